@@ -1,0 +1,404 @@
+package tokenvault
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// DefaultLockTimeout is how long OpenBoltStore waits for the file lock.
+const DefaultLockTimeout = time.Second
+
+// boltSchemaVersion is the layout of buckets and values that this version
+// writes. OpenBoltStore rejects files with another version.
+const boltSchemaVersion = 1
+
+// maxBoltToken bounds token length, because history keys carry it in a byte.
+const maxBoltToken = 255
+
+// Buckets of a tokenvault bbolt file.
+var (
+	bucketSchema        = []byte("tokenvault")    // "version" -> uint32
+	bucketTokens        = []byte("tokens")        // token -> record
+	bucketFingerprints  = []byte("fingerprints")  // fingerprint || token -> empty
+	bucketDeterministic = []byte("deterministic") // deterministic key -> token
+	bucketHistory       = []byte("history")       // len(token) || token || revision -> change
+	bucketMetadata      = []byte("metadata")      // name -> value
+
+	keySchemaVersion = []byte("version")
+)
+
+var allBuckets = [][]byte{bucketSchema, bucketTokens, bucketFingerprints, bucketDeterministic, bucketHistory, bucketMetadata}
+
+// BoltOptions configures OpenBoltStore. A nil *BoltOptions means defaults.
+type BoltOptions struct {
+	// LockTimeout is how long to wait for another process to release the
+	// file; zero means DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// BoltStore is the Store kept in one bbolt file. Tokenizations from
+// concurrent goroutines share commits through bbolt's Batch; every write is
+// on disk (fsync) before the method returns.
+type BoltStore struct {
+	db   *bolt.DB
+	path string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*BoltStore)(nil)
+
+// OpenBoltStore opens or creates the bbolt file at path with mode 0600 and
+// checks its schema version. It returns ErrLocked if the file stays locked
+// for the lock timeout, ErrSchemaVersion if another version of tokenvault
+// wrote it, and ErrNotVault if it is a bbolt file of some other program.
+func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
+	timeout := DefaultLockTimeout
+	if opts != nil && opts.LockTimeout > 0 {
+		timeout = opts.LockTimeout
+	}
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s is locked by another process or another open vault (waited %s)", ErrLocked, path, timeout)
+	case err != nil:
+		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
+	}
+	// Batch waits this long for more callers before it commits. A short
+	// delay keeps the latency of a lone caller low while concurrent callers
+	// still share commits.
+	db.MaxBatchDelay = 200 * time.Microsecond
+
+	if err := db.Update(initSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
+	}
+	return &BoltStore{db: db, path: path}, nil
+}
+
+// initSchema creates the buckets of a new file, or checks the schema version
+// of an existing one.
+func initSchema(tx *bolt.Tx) error {
+	if b := tx.Bucket(bucketSchema); b != nil {
+		v := b.Get(keySchemaVersion)
+		if len(v) != 4 {
+			return fmt.Errorf("%w: schema version entry is missing", ErrNotVault)
+		}
+		if got := binary.BigEndian.Uint32(v); got != boltSchemaVersion {
+			return fmt.Errorf("%w: the file has schema version %d, this build reads version %d", ErrSchemaVersion, got, boltSchemaVersion)
+		}
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("%w: bucket %q is missing", ErrNotVault, name)
+			}
+		}
+		return nil
+	}
+
+	empty := true
+	tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+	if !empty {
+		return fmt.Errorf("%w: it has buckets but no tokenvault schema", ErrNotVault)
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, boltSchemaVersion))
+}
+
+// Path returns the file the store was opened from.
+func (s *BoltStore) Path() string { return s.path }
+
+// Close closes the bbolt file. Later calls return the first call's result.
+func (s *BoltStore) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
+
+// view runs fn in a read transaction after checking ctx. fn must not start a
+// write transaction: bbolt can deadlock when a write needs to grow the file
+// while a read transaction of the same goroutine holds the mmap.
+func (s *BoltStore) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storeError(s.db.View(fn))
+}
+
+func (s *BoltStore) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storeError(s.db.Update(fn))
+}
+
+// storeError maps bbolt's error for a closed database to ErrStoreClosed.
+func storeError(err error) error {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return ErrStoreClosed
+	}
+	return err
+}
+
+// Create runs in a bbolt Batch, so concurrent calls share a commit. Batch may
+// run the function more than once (after another function of the batch
+// fails), so it only reads and writes the transaction.
+func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(rec.Token) == 0 || len(rec.Token) > maxBoltToken {
+		return fmt.Errorf("tokenvault: token length %d is outside 1 to %d", len(rec.Token), maxBoltToken)
+	}
+
+	token := []byte(rec.Token)
+	value := encodeRecord(rec)
+	return storeError(s.db.Batch(func(tx *bolt.Tx) error {
+		tokens := tx.Bucket(bucketTokens)
+		if tokens.Get(token) != nil {
+			return ErrTokenExists
+		}
+		if len(rec.DeterministicKey) > 0 && tx.Bucket(bucketDeterministic).Get(rec.DeterministicKey) != nil {
+			return ErrDeterministicKeyExists
+		}
+		if err := tokens.Put(token, value); err != nil {
+			return err
+		}
+		return putIndexes(tx, rec)
+	}))
+}
+
+func (s *BoltStore) Get(ctx context.Context, token string) (*Record, error) {
+	var rec *Record
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		rec, err = getRecord(tx, token)
+		return err
+	})
+	return rec, err
+}
+
+func getRecord(tx *bolt.Tx, token string) (*Record, error) {
+	v := tx.Bucket(bucketTokens).Get([]byte(token))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return decodeRecord(token, v)
+}
+
+func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Record) (*Change, error)) (*Record, error) {
+	var result *Record
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		old, err := getRecord(tx, token)
+		if err != nil {
+			return err
+		}
+		rec := old.Clone()
+		change, err := fn(rec)
+		if err != nil {
+			return err
+		}
+		if change == nil {
+			result = old
+			return nil
+		}
+
+		rec.Token = token
+		rec.Revision = old.Revision + 1
+		change.Revision = rec.Revision
+		if err := replaceIndexes(tx, old, rec); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTokens).Put([]byte(token), encodeRecord(rec)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketHistory).Put(historyKey(token, rec.Revision), encodeChange(change)); err != nil {
+			return err
+		}
+		result = rec
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return result, nil
+}
+
+// putIndexes adds the index entries of rec. The caller has checked that its
+// deterministic key is free.
+func putIndexes(tx *bolt.Tx, rec *Record) error {
+	if len(rec.Fingerprint) > 0 {
+		if err := tx.Bucket(bucketFingerprints).Put(fingerprintKey(rec.Fingerprint, rec.Token), nil); err != nil {
+			return err
+		}
+	}
+	if len(rec.DeterministicKey) > 0 {
+		return tx.Bucket(bucketDeterministic).Put(rec.DeterministicKey, []byte(rec.Token))
+	}
+	return nil
+}
+
+// replaceIndexes moves the index entries of old to those of rec.
+func replaceIndexes(tx *bolt.Tx, old, rec *Record) error {
+	if !bytes.Equal(old.Fingerprint, rec.Fingerprint) && len(old.Fingerprint) > 0 {
+		if err := tx.Bucket(bucketFingerprints).Delete(fingerprintKey(old.Fingerprint, old.Token)); err != nil {
+			return err
+		}
+	}
+	if !bytes.Equal(old.DeterministicKey, rec.DeterministicKey) {
+		det := tx.Bucket(bucketDeterministic)
+		if len(old.DeterministicKey) > 0 {
+			if err := det.Delete(old.DeterministicKey); err != nil {
+				return err
+			}
+		}
+		if len(rec.DeterministicKey) > 0 && det.Get(rec.DeterministicKey) != nil {
+			return ErrDeterministicKeyExists
+		}
+	}
+	return putIndexes(tx, rec)
+}
+
+func (s *BoltStore) History(ctx context.Context, token string) ([]Change, error) {
+	var history []Change
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketTokens).Get([]byte(token)) == nil {
+			return ErrNotFound
+		}
+		prefix := historyPrefix(token)
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) != len(prefix)+8 {
+				return fmt.Errorf("token %s: history key has length %d: %w", token, len(k), ErrIntegrity)
+			}
+			change, err := decodeChange(binary.BigEndian.Uint64(k[len(prefix):]), v)
+			if err != nil {
+				return fmt.Errorf("token %s: %w", token, err)
+			}
+			history = append(history, change)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if history == nil {
+		history = []Change{}
+	}
+	return history, nil
+}
+
+func (s *BoltStore) FindByDeterministicKey(ctx context.Context, key []byte) (*Record, error) {
+	var rec *Record
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		token := tx.Bucket(bucketDeterministic).Get(key)
+		if token == nil {
+			return ErrNotFound
+		}
+		var err error
+		rec, err = getRecord(tx, string(token))
+		return err
+	})
+	return rec, err
+}
+
+func (s *BoltStore) FindByFingerprint(ctx context.Context, fingerprint []byte) ([]string, error) {
+	tokens := []string{}
+	if len(fingerprint) == 0 {
+		return tokens, nil
+	}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketFingerprints).Cursor()
+		for k, _ := c.Seek(fingerprint); k != nil && bytes.HasPrefix(k, fingerprint); k, _ = c.Next() {
+			tokens = append(tokens, string(k[len(fingerprint):]))
+		}
+		return nil
+	})
+	return tokens, err
+}
+
+func (s *BoltStore) Scan(ctx context.Context, after string, limit int) ([]*Record, error) {
+	var recs []*Record
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketTokens).Cursor()
+		k, v := c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+		for ; k != nil && len(recs) < limit; k, v = c.Next() {
+			rec, err := decodeRecord(string(k), v)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, rec)
+		}
+		return nil
+	})
+	return recs, err
+}
+
+func (s *BoltStore) ReplaceCiphertexts(ctx context.Context, swaps []CiphertextSwap) (int, error) {
+	applied := 0
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		applied = 0
+		tokens := tx.Bucket(bucketTokens)
+		for _, swap := range swaps {
+			rec, err := getRecord(tx, swap.Token)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if rec.State == StateClosed || !bytes.Equal(rec.Ciphertext, swap.OldCiphertext) {
+				continue
+			}
+			rec.KeyID = swap.NewKeyID
+			rec.Ciphertext = swap.NewCiphertext
+			if err := tokens.Put([]byte(swap.Token), encodeRecord(rec)); err != nil {
+				return err
+			}
+			applied++
+		}
+		return nil
+	})
+	return applied, err
+}
+
+func (s *BoltStore) Metadata(ctx context.Context, prefix string) (map[string][]byte, error) {
+	entries := make(map[string][]byte)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketMetadata).Cursor()
+		p := []byte(prefix)
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			entries[string(k)] = bytes.Clone(v)
+		}
+		return nil
+	})
+	return entries, err
+}
+
+func (s *BoltStore) SetMetadata(ctx context.Context, name string, value []byte) error {
+	if name == "" {
+		return errors.New("tokenvault: metadata name is empty")
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMetadata)
+		if value == nil {
+			return b.Delete([]byte(name))
+		}
+		return b.Put([]byte(name), value)
+	})
+}

@@ -1,0 +1,130 @@
+package tokenvault
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/tokenvault/tokenvault/internal/wire"
+)
+
+// Versions of the encodings of bbolt values; the first byte of each value.
+const (
+	recordEncodingV1 = 1
+	changeEncodingV1 = 1
+)
+
+// encodeRecord returns the bbolt value of rec. The token is the bbolt key and
+// is not repeated.
+func encodeRecord(rec *Record) []byte {
+	e := wire.NewEncoder(160 + len(rec.Ciphertext))
+	e.Byte(recordEncodingV1)
+	e.Byte(byte(rec.State))
+	e.Uvarint(rec.Revision)
+	e.Byte(byte(rec.Kind))
+	e.Byte(byte(rec.Format))
+	e.String(string(rec.Brand))
+	e.String(rec.First6)
+	e.String(rec.Last4)
+	e.Byte(boolByte(rec.Deterministic))
+	e.String(rec.Scope)
+	e.Time(rec.Created)
+	e.Time(rec.Updated)
+	e.Time(rec.Expires)
+	e.String(string(rec.KeyID))
+	e.ByteSlice(rec.Ciphertext)
+	e.ByteSlice(rec.Fingerprint)
+	e.ByteSlice(rec.DeterministicKey)
+	return e.Bytes()
+}
+
+// decodeRecord decodes a value written by encodeRecord. The result shares no
+// memory with b, which may be bbolt memory that is invalid after the
+// transaction ends.
+func decodeRecord(token string, b []byte) (*Record, error) {
+	d := wire.NewDecoder(b)
+	if v := d.Byte(); v != recordEncodingV1 {
+		return nil, fmt.Errorf("token %s: record encoding version %d: %w", token, v, ErrIntegrity)
+	}
+
+	rec := &Record{Token: token}
+	rec.State = State(d.Byte())
+	rec.Revision = d.Uvarint()
+	rec.Kind = Kind(d.Byte())
+	rec.Format = Format(d.Byte())
+	rec.Brand = Brand(d.String())
+	rec.First6 = d.String()
+	rec.Last4 = d.String()
+	rec.Deterministic = d.Byte() == 1
+	rec.Scope = d.String()
+	rec.Created = d.Time()
+	rec.Updated = d.Time()
+	rec.Expires = d.Time()
+	rec.KeyID = KeyID(d.String())
+	rec.Ciphertext = d.ByteSlice()
+	rec.Fingerprint = d.ByteSlice()
+	rec.DeterministicKey = d.ByteSlice()
+
+	if err := d.Err(); err != nil || !rec.State.Valid() || rec.Kind == 0 || rec.Kind > KindData || rec.Format == 0 || rec.Format > FormatCardFirstSix {
+		return nil, fmt.Errorf("token %s: record does not decode: %w", token, ErrIntegrity)
+	}
+	return rec, nil
+}
+
+func encodeChange(c *Change) []byte {
+	e := wire.NewEncoder(32 + len(c.Reason) + len(c.Actor))
+	e.Byte(changeEncodingV1)
+	e.Byte(byte(c.From))
+	e.Byte(byte(c.To))
+	e.String(c.Reason)
+	e.String(c.Actor)
+	e.Time(c.Time)
+	return e.Bytes()
+}
+
+func decodeChange(revision uint64, b []byte) (Change, error) {
+	d := wire.NewDecoder(b)
+	if v := d.Byte(); v != changeEncodingV1 {
+		return Change{}, fmt.Errorf("history entry encoding version %d: %w", v, ErrIntegrity)
+	}
+
+	c := Change{Revision: revision}
+	c.From = State(d.Byte())
+	c.To = State(d.Byte())
+	c.Reason = d.String()
+	c.Actor = d.String()
+	c.Time = d.Time()
+	if err := d.Err(); err != nil || !c.From.Valid() || !c.To.Valid() {
+		return Change{}, fmt.Errorf("history entry does not decode: %w", ErrIntegrity)
+	}
+	return c, nil
+}
+
+// historyPrefix returns the bbolt key prefix of a token's history entries:
+// the token's length, so that no token's prefix is another token's, and the
+// token.
+func historyPrefix(token string) []byte {
+	p := make([]byte, 0, 1+len(token)+8)
+	p = append(p, byte(len(token)))
+	return append(p, token...)
+}
+
+// historyKey returns the bbolt key of a token's history entry: its prefix,
+// then the revision in big-endian order, so entries sort oldest first.
+func historyKey(token string, revision uint64) []byte {
+	return binary.BigEndian.AppendUint64(historyPrefix(token), revision)
+}
+
+// fingerprintKey returns the bbolt key of a fingerprint index entry: the
+// fixed-size fingerprint, then the token.
+func fingerprintKey(fingerprint []byte, token string) []byte {
+	k := make([]byte, 0, len(fingerprint)+len(token))
+	k = append(k, fingerprint...)
+	return append(k, token...)
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,295 @@
+package tokenvault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// MemoryStore is a Store that keeps everything in memory, for tests and
+// short-lived tools. Its contents are lost when the process ends.
+type MemoryStore struct {
+	mu            sync.RWMutex
+	closed        bool
+	records       map[string]*Record
+	history       map[string][]Change
+	fingerprints  map[string]map[string]struct{} // fingerprint -> tokens
+	deterministic map[string]string              // deterministic key -> token
+	metadata      map[string][]byte
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{
+		records:       make(map[string]*Record),
+		history:       make(map[string][]Change),
+		fingerprints:  make(map[string]map[string]struct{}),
+		deterministic: make(map[string]string),
+		metadata:      make(map[string][]byte),
+	}
+}
+
+// read locks the store for reading after checking ctx and Close; the caller
+// must call the returned function.
+func (s *MemoryStore) read(ctx context.Context) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrStoreClosed
+	}
+	return s.mu.RUnlock, nil
+}
+
+func (s *MemoryStore) write(ctx context.Context) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrStoreClosed
+	}
+	return s.mu.Unlock, nil
+}
+
+func (s *MemoryStore) Create(ctx context.Context, rec *Record) error {
+	unlock, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	if rec.Token == "" {
+		return errors.New("tokenvault: token is empty")
+	}
+	if _, ok := s.records[rec.Token]; ok {
+		return ErrTokenExists
+	}
+	if len(rec.DeterministicKey) > 0 {
+		if _, ok := s.deterministic[string(rec.DeterministicKey)]; ok {
+			return ErrDeterministicKeyExists
+		}
+	}
+	rec = rec.Clone()
+	s.records[rec.Token] = rec
+	s.addIndexes(rec)
+	return nil
+}
+
+func (s *MemoryStore) addIndexes(rec *Record) {
+	if len(rec.Fingerprint) > 0 {
+		set := s.fingerprints[string(rec.Fingerprint)]
+		if set == nil {
+			set = make(map[string]struct{})
+			s.fingerprints[string(rec.Fingerprint)] = set
+		}
+		set[rec.Token] = struct{}{}
+	}
+	if len(rec.DeterministicKey) > 0 {
+		s.deterministic[string(rec.DeterministicKey)] = rec.Token
+	}
+}
+
+func (s *MemoryStore) removeIndexes(rec *Record) {
+	if set := s.fingerprints[string(rec.Fingerprint)]; set != nil {
+		delete(set, rec.Token)
+		if len(set) == 0 {
+			delete(s.fingerprints, string(rec.Fingerprint))
+		}
+	}
+	if len(rec.DeterministicKey) > 0 {
+		delete(s.deterministic, string(rec.DeterministicKey))
+	}
+}
+
+func (s *MemoryStore) Get(ctx context.Context, token string) (*Record, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	rec, ok := s.records[token]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return rec.Clone(), nil
+}
+
+func (s *MemoryStore) Update(ctx context.Context, token string, fn func(rec *Record) (*Change, error)) (*Record, error) {
+	unlock, err := s.write(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	old, ok := s.records[token]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	rec := old.Clone()
+	change, err := fn(rec)
+	if err != nil {
+		return nil, err
+	}
+	if change == nil {
+		return old.Clone(), nil
+	}
+
+	rec.Token = token
+	rec.Revision = old.Revision + 1
+	if len(rec.DeterministicKey) > 0 && !bytes.Equal(rec.DeterministicKey, old.DeterministicKey) {
+		if _, taken := s.deterministic[string(rec.DeterministicKey)]; taken {
+			return nil, ErrDeterministicKeyExists
+		}
+	}
+	entry := *change
+	entry.Revision = rec.Revision
+	change.Revision = rec.Revision
+
+	s.removeIndexes(old)
+	s.records[token] = rec
+	s.addIndexes(rec)
+	s.history[token] = append(s.history[token], entry)
+	return rec.Clone(), nil
+}
+
+func (s *MemoryStore) History(ctx context.Context, token string) ([]Change, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	if _, ok := s.records[token]; !ok {
+		return nil, ErrNotFound
+	}
+	return append([]Change{}, s.history[token]...), nil
+}
+
+func (s *MemoryStore) FindByDeterministicKey(ctx context.Context, key []byte) (*Record, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	token, ok := s.deterministic[string(key)]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return s.records[token].Clone(), nil
+}
+
+func (s *MemoryStore) FindByFingerprint(ctx context.Context, fingerprint []byte) ([]string, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	tokens := []string{}
+	for token := range s.fingerprints[string(fingerprint)] {
+		tokens = append(tokens, token)
+	}
+	slices.Sort(tokens)
+	return tokens, nil
+}
+
+// Scan sorts the tokens on every call, which is fine at the sizes this store
+// is meant for.
+func (s *MemoryStore) Scan(ctx context.Context, after string, limit int) ([]*Record, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	tokens := make([]string, 0, len(s.records))
+	for token := range s.records {
+		if token > after {
+			tokens = append(tokens, token)
+		}
+	}
+	slices.Sort(tokens)
+	if len(tokens) > limit {
+		tokens = tokens[:max(limit, 0)]
+	}
+
+	recs := make([]*Record, len(tokens))
+	for i, token := range tokens {
+		recs[i] = s.records[token].Clone()
+	}
+	return recs, nil
+}
+
+func (s *MemoryStore) ReplaceCiphertexts(ctx context.Context, swaps []CiphertextSwap) (int, error) {
+	unlock, err := s.write(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+
+	applied := 0
+	for _, swap := range swaps {
+		rec, ok := s.records[swap.Token]
+		if !ok || rec.State == StateClosed || !bytes.Equal(rec.Ciphertext, swap.OldCiphertext) {
+			continue
+		}
+		rec.KeyID = swap.NewKeyID
+		rec.Ciphertext = bytes.Clone(swap.NewCiphertext)
+		applied++
+	}
+	return applied, nil
+}
+
+func (s *MemoryStore) Metadata(ctx context.Context, prefix string) (map[string][]byte, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	entries := make(map[string][]byte)
+	for name, value := range s.metadata {
+		if strings.HasPrefix(name, prefix) {
+			entries[name] = bytes.Clone(value)
+		}
+	}
+	return entries, nil
+}
+
+func (s *MemoryStore) SetMetadata(ctx context.Context, name string, value []byte) error {
+	unlock, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	if name == "" {
+		return errors.New("tokenvault: metadata name is empty")
+	}
+	if value == nil {
+		delete(s.metadata, name)
+		return nil
+	}
+	s.metadata[name] = bytes.Clone(value)
+	return nil
+}
+
+// Close empties the store. Later calls return nil.
+func (s *MemoryStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.records, s.history, s.fingerprints, s.deterministic, s.metadata = nil, nil, nil, nil, nil
+	return nil
+}
