@@ -129,8 +129,15 @@ func (c CardNumber) Format(f fmt.State, verb rune) {
 	fmt.Fprint(f, c.Masked())
 }
 
-// LogValue logs Masked.
-func (c CardNumber) LogValue() slog.Value { return slog.StringValue(c.Masked()) }
+// LogValue logs Masked. Its receiver is a pointer so that slog can log a nil
+// *CardNumber: Go calls a value method through a nil pointer with a panic. A
+// CardNumber value still logs masked, through MarshalText.
+func (c *CardNumber) LogValue() slog.Value {
+	if c == nil {
+		return slog.StringValue("<nil>")
+	}
+	return slog.StringValue(c.Masked())
+}
 
 // MarshalText returns Masked, so that encoders such as encoding/json and
 // slog's JSON handler cannot write the number.

@@ -38,11 +38,15 @@ type KeyRing struct {
 	r *keyRing
 }
 
+// keyRing is the key material of a KeyRing. Each key sits behind a pointer,
+// because fmt prints the fields of a *keyRing that it reaches with a verb
+// that is invalid for pointers, such as %s on a KeyRing value. A pointer
+// field prints as an address, but a byte slice field would print the key.
 type keyRing struct {
 	keys    []*fernet.Key // primary first
 	ids     []KeyID       // ids[i] names keys[i]
 	byID    map[KeyID]*fernet.Key
-	index   []byte
+	index   *fernet.Key
 	indexID KeyID
 }
 
@@ -85,7 +89,7 @@ func NewKeyRing(fernetKeys []string, indexKey string) (*KeyRing, error) {
 			return nil, invalid(ErrInvalidKey, "index key is also a Fernet key: use a separate key")
 		}
 	}
-	r.index = index[:]
+	r.index = index
 	r.indexID = keyID("index", index[:])
 	return &KeyRing{r: r}, nil
 }
@@ -106,9 +110,42 @@ func GenerateKeyRing() (*KeyRing, error) {
 	if err := k.Generate(); err != nil {
 		return nil, fmt.Errorf("tokenvault: generate key: %w", err)
 	}
-	var index [32]byte
+	var index fernet.Key
 	rand.Read(index[:])
-	return NewKeyRing([]string{k.Encode()}, fernetEncode(index[:]))
+	return NewKeyRing([]string{k.Encode()}, index.Encode())
+}
+
+// Rotate returns a copy of the ring with a new random primary Fernet key in
+// front of the existing keys, and the same index key. Open the vault with it,
+// run Vault.Rewrap, then drop the old keys with Without.
+func (k *KeyRing) Rotate() (*KeyRing, error) {
+	var fresh fernet.Key
+	if err := fresh.Generate(); err != nil {
+		return nil, fmt.Errorf("tokenvault: generate key: %w", err)
+	}
+	keys := []string{fresh.Encode()}
+	for _, key := range k.r.keys {
+		keys = append(keys, key.Encode())
+	}
+	return NewKeyRing(keys, fernetEncode(k.r.index))
+}
+
+// Without returns a copy of the ring without the Fernet key id. Removing the
+// primary makes the next key primary; removing the last key is an error.
+func (k *KeyRing) Without(id KeyID) (*KeyRing, error) {
+	var keys []string
+	for i, key := range k.r.keys {
+		if k.r.ids[i] != id {
+			keys = append(keys, key.Encode())
+		}
+	}
+	if len(keys) == len(k.r.keys) {
+		return nil, invalid(ErrInvalidKey, "key id %s is not in the ring", id)
+	}
+	if len(keys) == 0 {
+		return nil, invalid(ErrInvalidKey, "cannot remove key id %s, the only Fernet key", id)
+	}
+	return NewKeyRing(keys, fernetEncode(k.r.index))
 }
 
 // Primary returns the id of the key that encrypts new values.
@@ -170,7 +207,7 @@ const (
 // HMAC-SHA256 under the index key. Without the index key, nobody holding a
 // copy of the store can test guesses against it.
 func (r *keyRing) fingerprint(kind Kind, value []byte) []byte {
-	mac := hmac.New(sha256.New, r.index)
+	mac := hmac.New(sha256.New, r.index[:])
 	mac.Write([]byte(fingerprintLabel))
 	mac.Write([]byte{0, byte(kind)})
 	mac.Write(value)
@@ -180,7 +217,7 @@ func (r *keyRing) fingerprint(kind Kind, value []byte) []byte {
 // deterministicKey returns the index entry that makes tokenization of the
 // value with fingerprint fp deterministic within scope and format.
 func (r *keyRing) deterministicKey(fp []byte, scope string, format Format) []byte {
-	mac := hmac.New(sha256.New, r.index)
+	mac := hmac.New(sha256.New, r.index[:])
 	mac.Write([]byte(deterministicLabel))
 	var hdr [1 + 1 + 4]byte
 	hdr[1] = byte(format)
@@ -200,11 +237,7 @@ func keyID(kind string, key []byte) KeyID {
 	return KeyID(hex.EncodeToString(h.Sum(nil)[:8]))
 }
 
-func fernetEncode(key []byte) string {
-	var k fernet.Key
-	copy(k[:], key)
-	return k.Encode()
-}
+func fernetEncode(key *fernet.Key) string { return key.Encode() }
 
 // String describes the ring by key ids.
 func (k *KeyRing) String() string {

@@ -91,8 +91,9 @@ var (
 	// version of tokenvault with another storage schema.
 	ErrSchemaVersion = errors.New("tokenvault: unsupported schema version")
 
-	// ErrNotVault is returned by Open when the file is a bbolt database that
-	// tokenvault did not create.
+	// ErrNotVault is returned by Open when the file is not a tokenvault
+	// database: a bbolt database that tokenvault did not create, or a file
+	// whose bbolt header is invalid, of another bbolt version or damaged.
 	ErrNotVault = errors.New("tokenvault: file is not a tokenvault database")
 )
 

@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/fernet/fernet-go v0.0.0-20240119011108-303da6aec611
+	github.com/google/go-cmp v0.7.0
 	go.etcd.io/bbolt v1.5.0
 )
 

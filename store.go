@@ -43,7 +43,7 @@ import (
 type Store interface {
 	// Create inserts a new record. It returns ErrTokenExists if rec.Token is
 	// stored, live or closed, and ErrDeterministicKeyExists if another record
-	// has rec.DeterministicKey.
+	// has rec.DeterministicKey. A token must be 1 to MaxTokenSize bytes.
 	Create(ctx context.Context, rec *Record) error
 
 	// Get returns the record of token, or ErrNotFound.
@@ -115,7 +115,8 @@ type Record struct {
 	// once the token is closed.
 	Ciphertext []byte
 	// Fingerprint is the keyed blind index of the value, without scope, used
-	// to list the tokens of a value. It is nil once the token is closed.
+	// to list the tokens of a value: 32 bytes, or nil once the token is
+	// closed. Stores may rely on the fixed size.
 	Fingerprint []byte
 	// DeterministicKey is the keyed blind index of the scope, format and
 	// value for deterministic tokens, unique among live records; nil for
@@ -150,6 +151,17 @@ type CiphertextSwap struct {
 	OldCiphertext []byte // applied only if the record still has these bytes
 	NewKeyID      KeyID
 	NewCiphertext []byte
+}
+
+// MaxTokenSize is the longest token a Store must accept, in bytes. The vault
+// issues tokens of at most 40 bytes.
+const MaxTokenSize = 255
+
+func checkTokenSize(token string) error {
+	if len(token) == 0 || len(token) > MaxTokenSize {
+		return fmt.Errorf("tokenvault: token length %d is outside 1 to %d", len(token), MaxTokenSize)
+	}
+	return nil
 }
 
 // Kind is the type of value a token stands for. The zero value is invalid.

@@ -20,9 +20,6 @@ const DefaultLockTimeout = time.Second
 // writes. OpenBoltStore rejects files with another version.
 const boltSchemaVersion = 1
 
-// maxBoltToken bounds token length, because history keys carry it in a byte.
-const maxBoltToken = 255
-
 // Buckets of a tokenvault bbolt file.
 var (
 	bucketSchema        = []byte("tokenvault")    // "version" -> uint32
@@ -59,8 +56,11 @@ var _ Store = (*BoltStore)(nil)
 
 // OpenBoltStore opens or creates the bbolt file at path with mode 0600 and
 // checks its schema version. It returns ErrLocked if the file stays locked
-// for the lock timeout, ErrSchemaVersion if another version of tokenvault
-// wrote it, and ErrNotVault if it is a bbolt file of some other program.
+// for the lock timeout, and ErrSchemaVersion if another version of tokenvault
+// wrote it. It returns ErrNotVault if the file is a bbolt file of some other
+// program, or if bbolt rejects its header as invalid, of another bbolt
+// version or damaged. In the header case the error also wraps bbolt's
+// ErrInvalid, ErrVersionMismatch or ErrChecksum.
 func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	timeout := DefaultLockTimeout
 	if opts != nil && opts.LockTimeout > 0 {
@@ -71,6 +71,10 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s is locked by another process or another open vault (waited %s)", ErrLocked, path, timeout)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
+		// Both meta pages failed bbolt's validation: the file is not bbolt,
+		// was written by another bbolt file format version, or is damaged.
+		return nil, fmt.Errorf("%w: %s has no valid bbolt header: %w", ErrNotVault, path, err)
 	case err != nil:
 		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
@@ -159,8 +163,8 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(rec.Token) == 0 || len(rec.Token) > maxBoltToken {
-		return fmt.Errorf("tokenvault: token length %d is outside 1 to %d", len(rec.Token), maxBoltToken)
+	if err := checkTokenSize(rec.Token); err != nil {
+		return err
 	}
 
 	token := []byte(rec.Token)
@@ -212,7 +216,7 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 		}
 		if change == nil {
 			result = old
-			return nil
+			return errNoChange
 		}
 
 		rec.Token = token
@@ -230,11 +234,18 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 		result = rec
 		return nil
 	})
+	if errors.Is(err, errNoChange) {
+		return result, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	return result, nil
 }
+
+// errNoChange rolls back an Update whose fn changed nothing, because a
+// commit with nothing to write still syncs the file.
+var errNoChange = errors.New("no change")
 
 // putIndexes adds the index entries of rec. The caller has checked that its
 // deterministic key is free.
@@ -316,10 +327,11 @@ func (s *BoltStore) FindByDeterministicKey(ctx context.Context, key []byte) (*Re
 
 func (s *BoltStore) FindByFingerprint(ctx context.Context, fingerprint []byte) ([]string, error) {
 	tokens := []string{}
-	if len(fingerprint) == 0 {
-		return tokens, nil
-	}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
+		// An empty prefix would match every entry of the index.
+		if len(fingerprint) == 0 {
+			return nil
+		}
 		c := tx.Bucket(bucketFingerprints).Cursor()
 		for k, _ := c.Seek(fingerprint); k != nil && bytes.HasPrefix(k, fingerprint); k, _ = c.Next() {
 			tokens = append(tokens, string(k[len(fingerprint):]))

@@ -67,8 +67,8 @@ func (s *MemoryStore) Create(ctx context.Context, rec *Record) error {
 	}
 	defer unlock()
 
-	if rec.Token == "" {
-		return errors.New("tokenvault: token is empty")
+	if err := checkTokenSize(rec.Token); err != nil {
+		return err
 	}
 	if _, ok := s.records[rec.Token]; ok {
 		return ErrTokenExists
@@ -144,6 +144,8 @@ func (s *MemoryStore) Update(ctx context.Context, token string, fn func(rec *Rec
 		return old.Clone(), nil
 	}
 
+	// fn may keep the *Record it was given, so store a copy of it.
+	rec = rec.Clone()
 	rec.Token = token
 	rec.Revision = old.Revision + 1
 	if len(rec.DeterministicKey) > 0 && !bytes.Equal(rec.DeterministicKey, old.DeterministicKey) {

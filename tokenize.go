@@ -3,6 +3,7 @@ package tokenvault
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -66,7 +67,8 @@ func ExpiresAfter(d time.Duration) TokenizeOption {
 	return func(c *tokenizeConfig) { c.expiries++; c.expiryKind = expiryAfter; c.expiresAfter = d }
 }
 
-// ExpiresAt makes the token expire at t, which must be in the future.
+// ExpiresAt makes the token expire at t, which must be in the future and no
+// later than 2262-04-11T23:47:16Z, the latest time the bbolt store can record.
 func ExpiresAt(t time.Time) TokenizeOption {
 	return func(c *tokenizeConfig) { c.expiries++; c.expiryKind = expiryAt; c.expiresAt = t }
 }
@@ -83,6 +85,10 @@ func AllowNonLuhn() TokenizeOption {
 	return func(c *tokenizeConfig) { c.allowNonLuhn = true }
 }
 
+// maxExpiry is the latest expiry time a token can have: the bbolt store
+// records times as int64 Unix nanoseconds, which end in April 2262.
+var maxExpiry = time.Unix(0, math.MaxInt64).UTC()
+
 // expiry returns the expiry time for a token created at now, zero for none.
 func (c *tokenizeConfig) expiry(now time.Time) (time.Time, error) {
 	if c.expiries > 1 {
@@ -94,15 +100,23 @@ func (c *tokenizeConfig) expiry(now time.Time) (time.Time, error) {
 		if c.expiresAfter <= 0 {
 			return time.Time{}, invalid(ErrInvalidOption, "expiry duration %s is not positive: use NoExpiry for a token that never expires", c.expiresAfter)
 		}
-		return now.Add(c.expiresAfter), nil
+		return checkMaxExpiry(now.Add(c.expiresAfter))
 	case expiryAt:
 		if !c.expiresAt.After(now) {
 			return time.Time{}, invalid(ErrInvalidOption, "expiry time %s is not in the future", c.expiresAt.UTC().Format(time.RFC3339))
 		}
-		return c.expiresAt.Round(0).UTC(), nil
+		return checkMaxExpiry(c.expiresAt.Round(0).UTC())
 	default:
 		return time.Time{}, nil
 	}
+}
+
+func checkMaxExpiry(expires time.Time) (time.Time, error) {
+	if expires.After(maxExpiry) {
+		return time.Time{}, invalid(ErrInvalidOption, "expiry time %s is after %s, the latest a vault can store: use NoExpiry for a token that never expires",
+			expires.UTC().Format(time.RFC3339), maxExpiry.Format(time.RFC3339))
+	}
+	return expires, nil
 }
 
 func newTokenizeConfig(opts []TokenizeOption) (*tokenizeConfig, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -111,6 +112,15 @@ func (v *Vault) String() string {
 	}
 	return fmt.Sprintf("Vault(%T, %s)", v.store, v.ring)
 }
+
+// GoString returns String, for %#v.
+func (v *Vault) GoString() string { return v.String() }
+
+// Format prints String for every verb, so that no verb prints the fields.
+func (v *Vault) Format(f fmt.State, verb rune) { fmt.Fprint(f, v.String()) }
+
+// LogValue logs String.
+func (v *Vault) LogValue() slog.Value { return slog.StringValue(v.String()) }
 
 // Keys returns the vault's key ring.
 func (v *Vault) Keys() *KeyRing { return v.ring }

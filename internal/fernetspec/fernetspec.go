@@ -1,6 +1,7 @@
 // Package fernetspec verifies Fernet tokens (https://github.com/fernet/spec)
 // with the checks of the spec that github.com/fernet/fernet-go leaves out of
-// its API: strict base64 and a clock that tests can set.
+// its API: strict base64, strict PKCS #7 padding and a clock that tests can
+// set.
 package fernetspec
 
 import (
@@ -16,8 +17,13 @@ import (
 // is checked, as the Fernet spec and fernet-go use.
 const MaxClockSkew = 60 * time.Second
 
-// minTokenBytes is version, timestamp, IV, one ciphertext block and HMAC.
-const minTokenBytes = 1 + 8 + 16 + 16 + 32
+// Sizes in a decoded token: version, timestamp and IV before the ciphertext,
+// and the HMAC after it.
+const (
+	blockSize     = 16 // AES
+	overheadBytes = 1 + 8 + blockSize + 32
+	minTokenBytes = overheadBytes + blockSize // with one ciphertext block
+)
 
 var strict = base64.URLEncoding.Strict()
 
@@ -38,7 +44,21 @@ func Verify(tok []byte, key *fernet.Key, ttl time.Duration, now time.Time) (msg 
 	if msg == nil {
 		return nil, false
 	}
+
+	// fernet-go checks only that the last c bytes all equal c, the value of
+	// the last byte. So it accepts c = 0, and c > 16 when enough bytes match,
+	// which PKCS #7 does not allow.
+	if pad := ciphertextLen(tok) - len(msg); pad < 1 || pad > blockSize {
+		return nil, false
+	}
 	return msg, true
+}
+
+// ciphertextLen returns the length of the ciphertext field of tok, which
+// Timestamp has checked to be strict, padded base64url.
+func ciphertextLen(tok []byte) int {
+	decoded := len(tok)/4*3 - (len(tok) - len(bytes.TrimRight(tok, "=")))
+	return decoded - overheadBytes
 }
 
 // Timestamp returns the issue time recorded in tok. ok is false if tok is not
