@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/tokenvault/tokenvault"
+)
+
+var rewrapCommand = &command{
+	name:     "rewrap",
+	synopsis: "[--batch N] [flags]",
+	summary:  "Re-encrypt every value under the primary key, the first in the key ring.",
+	details: `
+Use rewrap to rotate keys: generate a key with keygen, put it first in
+TOKENVAULT_KEYS (or in the TOKENVAULT_KEYS line of the key file) with the old
+keys after it, keep the index key, and run rewrap. It prints progress on
+standard error after each batch and a summary on standard output: the number of
+values re-encrypted, each value that failed with its token and key id, and the
+number of values left under each key. Once a key has none left, remove it from
+the key ring.
+
+An interrupted rewrap resumes after its last committed batch when run again.
+The exit status is 1 if any value failed.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		vf := addVaultFlags(fs)
+		batch := fs.Int("batch", tokenvault.DefaultRewrapBatch, "re-encrypt `N` values per database transaction")
+
+		return func(ctx context.Context, s streams, args []string) error {
+			if len(args) > 0 {
+				return usagef("unexpected argument %q: rewrap takes no arguments", args[0])
+			}
+			if *batch < 1 {
+				return usagef("invalid --batch %d: expected a positive number", *batch)
+			}
+
+			vault, err := vf.open(s.stderr, false)
+			if err != nil {
+				return err
+			}
+			err = runRewrap(ctx, s, vault, *batch)
+			return closeVault(vault, err)
+		}
+	},
+}
+
+func runRewrap(ctx context.Context, s streams, vault *tokenvault.Vault, batch int) error {
+	batches := 0
+	opts := &tokenvault.RewrapOptions{
+		BatchSize: batch,
+		AfterBatch: func(r *tokenvault.RewrapReport) {
+			batches++
+			fmt.Fprintf(s.stderr, "tokenvault rewrap: batch %d done: %d re-encrypted, %d failed so far\n", batches, r.Rewrapped, len(r.Failed))
+		},
+	}
+	report, err := vault.Rewrap(ctx, opts)
+	if report != nil {
+		printRewrapReport(s.stdout, vault.Keys(), report)
+	}
+
+	switch {
+	case errors.Is(err, context.Canceled):
+		return errors.New("interrupted: run rewrap again to resume after the last committed batch")
+	case err != nil:
+		return err
+	case len(report.Failed) > 0:
+		return fmt.Errorf("%d values could not be re-encrypted and stay under their old keys", len(report.Failed))
+	}
+	return nil
+}
+
+// printRewrapReport writes the summary of a rewrap: counts, failures and the
+// values left under each key.
+func printRewrapReport(w io.Writer, keys *tokenvault.KeyRing, report *tokenvault.RewrapReport) {
+	primary := keys.Primary()
+	fmt.Fprintf(w, "re-encrypted: %d values under key %s\n", report.Rewrapped, primary)
+	fmt.Fprintf(w, "failed: %d\n", len(report.Failed))
+	for _, f := range report.Failed {
+		fmt.Fprintf(w, "  token %s under key %s: %s\n", f.Token, f.KeyID, errorText(f.Err))
+	}
+	if report.Remaining == nil {
+		fmt.Fprintln(w, "remaining per key: unknown, because the run did not finish")
+		return
+	}
+
+	fmt.Fprintln(w, "remaining per key:")
+	// The key ring's keys in its order, primary first, then any other key
+	// that records use.
+	ids := keys.KeyIDs()
+	var others []tokenvault.KeyID
+	for id := range report.Remaining {
+		if !slices.Contains(ids, id) {
+			others = append(others, id)
+		}
+	}
+	slices.Sort(others)
+	for _, id := range append(ids, others...) {
+		n := report.Remaining[id]
+		switch {
+		case id == primary:
+			fmt.Fprintf(w, "  %s: %d (primary)\n", id, n)
+		case n == 0:
+			fmt.Fprintf(w, "  %s: 0 (no values left: you can remove this key from the key ring)\n", id)
+		default:
+			fmt.Fprintf(w, "  %s: %d (keep this key until rewrap reports 0)\n", id, n)
+		}
+	}
+}
