@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,6 +49,7 @@ type BoltStore struct {
 	db   *bolt.DB
 	path string
 
+	creating  atomic.Int32 // Create calls in flight
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -156,9 +158,11 @@ func storeError(err error) error {
 	return err
 }
 
-// Create runs in a bbolt Batch, so concurrent calls share a commit. Batch may
-// run the function more than once (after another function of the batch
-// fails), so it only reads and writes the transaction.
+// Create commits alone when no other Create is in flight, and otherwise in a
+// bbolt Batch, so that concurrent calls share a commit without making a lone
+// caller wait for the batch timer. Batch may run the function more than once
+// (after another function of the batch fails), so it only reads and writes
+// the transaction.
 func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -169,7 +173,13 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 
 	token := []byte(rec.Token)
 	value := encodeRecord(rec)
-	return storeError(s.db.Batch(func(tx *bolt.Tx) error {
+	commit := s.db.Update
+	if s.creating.Add(1) > 1 {
+		commit = s.db.Batch
+	}
+	defer s.creating.Add(-1)
+
+	return storeError(commit(func(tx *bolt.Tx) error {
 		tokens := tx.Bucket(bucketTokens)
 		if tokens.Get(token) != nil {
 			return ErrTokenExists

@@ -1,0 +1,79 @@
+// Package tokenvault replaces card numbers and other secrets with tokens that
+// are safe to store and pass around. Only the vault can turn a token back into
+// its value, and only while the token is active and unexpired.
+//
+//	keys, err := tokenvault.KeyRingFromEnv() // TOKENVAULT_KEYS, TOKENVAULT_INDEX_KEY
+//	v, err := tokenvault.Open("tokenvault.db", keys)
+//	defer v.Close()
+//
+//	token, err := v.TokenizeCard(ctx, "4111 1111 1111 1111") // "7305518264091111"
+//	card, err := v.DetokenizeCard(ctx, token)                // prints as ************1111
+//
+// A Vault keeps its records in a Store: a bbolt file by default (Open), or
+// any implementation given to New, such as the in-memory MemoryStore. Package
+// storetest checks a Store implementation; package tokenvaulttest gives
+// consumers' unit tests a ready vault in one line.
+//
+// # Security model
+//
+// A token is random, never derived from the value: holding every token
+// reveals nothing about the values. An opaque token is "tok_", 48 bits of
+// creation time and 128 random bits. A card-shaped token keeps the length and
+// the last four digits (FormatCardFirstSix also keeps the first six) and
+// draws the other digits at random, so that it always fails the Luhn check.
+//
+// Values are encrypted with Fernet (AES-128-CBC and HMAC-SHA256) under the
+// primary key of the KeyRing, together with their token, so that a ciphertext
+// moved to another record in the store fails to decrypt. Ciphertext never
+// leaves the vault.
+//
+// Fingerprints, which find the tokens of a value and make Deterministic
+// tokenization possible, are HMAC-SHA256 under a separate index key: a copy
+// of the store without that key cannot be searched for a guessed card number,
+// as an unkeyed hash could.
+//
+// What the store shows without keys: tokens, states, history, expiry, the
+// brand, the last four digits and, with FormatCardFirstSix, the first six.
+// These are what PCI DSS allows to display.
+//
+// Detokenize answers every unknown, malformed or altered token with the same
+// ErrNotFound. Errors and printed values never contain a card number or key:
+// CardNumber and KeyRing print masked whatever the verb, logger or encoder.
+// The package never logs.
+//
+// CloseToken deletes the ciphertext and the fingerprint (crypto-shredding)
+// and keeps a tombstone, so a closed token answers ErrClosed and is never
+// issued again.
+//
+// # Key rotation
+//
+// Put a new Fernet key first (KeyRing.Rotate does this), keep the old ones
+// after it, and reopen: new values use the new key and old ones still
+// decrypt. Vault.Rewrap then re-encrypts the old records in batches, keeping
+// their Fernet timestamps and expiry, and can resume after an interruption.
+// When it reports no records left under a key, drop that key
+// (KeyRing.Without). Open refuses a key ring that lacks a key still in use,
+// and an index key other than the one the fingerprints were made with; the
+// index key does not rotate.
+//
+// # Caveats
+//
+// A bbolt file can be open in one process at a time; Open fails with
+// ErrLocked after the lock timeout. Several processes need a shared Store.
+//
+// Card-shaped tokens have few random digits: two for a 12-digit number with
+// FormatCardFirstSix. They are unguessable only with the vault's
+// access control in front of them; use FormatOpaque where that matters more
+// than the shape.
+//
+// Expiry is checked against the vault's clock, so clocks of processes that
+// share a store must agree.
+//
+// # Compatibility
+//
+// Tokens issued by a version of this package stay valid in later versions.
+// The bbolt file records a schema version; Open rejects a file with another
+// version (ErrSchemaVersion) instead of guessing. Stored ciphertexts are
+// standard Fernet tokens, which any Fernet implementation with the key can
+// decrypt; their plaintext is a version byte, the token, and the value.
+package tokenvault
