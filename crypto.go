@@ -31,7 +31,7 @@ type KeyID string
 // rotates with them, so fingerprints and deterministic tokens stay stable.
 //
 // Security guarantees: a KeyRing prints only key ids, whatever the verb,
-// logger or encoder; only KeyFile reveals the keys.
+// logger or encoder; only KeyFile and WriteKeyFile reveal the keys.
 type KeyRing struct {
 	// r sits behind a pointer so that printing a struct that holds a
 	// KeyRing value in an unexported field shows an address, not keys.

@@ -14,7 +14,7 @@ import (
 func KeyRingFromEnv() (*KeyRing, error) {
 	keys, ok := os.LookupEnv(EnvKeys)
 	if !ok {
-		return nil, invalid(ErrInvalidKey, "%s is not set", EnvKeys)
+		return nil, invalid(ErrInvalidKey, "%s is not set: create keys with 'tokenvault keygen' and export its two lines", EnvKeys)
 	}
 	index, ok := os.LookupEnv(EnvIndexKey)
 	if !ok {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,16 +41,20 @@ type BoltOptions struct {
 	LockTimeout time.Duration
 }
 
-// BoltStore is the Store kept in one bbolt file. Tokenizations from
-// concurrent goroutines share commits through bbolt's Batch; every write is
+// BoltStore is the Store kept in one bbolt file. Creates and Updates from
+// concurrent goroutines share commits through a commit loop; every write is
 // on disk (fsync) before the method returns.
 type BoltStore struct {
 	db   *bolt.DB
 	path string
 
-	creating  atomic.Int32 // Create calls in flight
-	closeOnce sync.Once
-	closeErr  error
+	commits *committer
+
+	// mu is held shared by writes and exclusively by Close, so that Close
+	// stops the commit loop only after the writes in flight.
+	mu       sync.RWMutex
+	closed   bool
+	closeErr error
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -80,16 +83,11 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	case err != nil:
 		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
-	// Batch waits this long for more callers before it commits. A short
-	// delay keeps the latency of a lone caller low while concurrent callers
-	// still share commits.
-	db.MaxBatchDelay = 200 * time.Microsecond
-
 	if err := db.Update(initSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
-	return &BoltStore{db: db, path: path}, nil
+	return &BoltStore{db: db, path: path, commits: newCommitter(db)}, nil
 }
 
 // initSchema creates the buckets of a new file, or checks the schema version
@@ -127,9 +125,17 @@ func initSchema(tx *bolt.Tx) error {
 // Path returns the file the store was opened from.
 func (s *BoltStore) Path() string { return s.path }
 
-// Close closes the bbolt file. Later calls return the first call's result.
+// Close waits for the writes in flight, then closes the bbolt file. Later
+// calls return the first call's result.
 func (s *BoltStore) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.closeErr
+	}
+	s.closed = true
+	s.commits.close()
+	s.closeErr = s.db.Close()
 	return s.closeErr
 }
 
@@ -158,11 +164,8 @@ func storeError(err error) error {
 	return err
 }
 
-// Create commits alone when no other Create is in flight, and otherwise in a
-// bbolt Batch, so that concurrent calls share a commit without making a lone
-// caller wait for the batch timer. Batch may run the function more than once
-// (after another function of the batch fails), so it only reads and writes
-// the transaction.
+// Create commits through the store's commit loop, so that concurrent calls
+// share a commit.
 func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -173,25 +176,29 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 
 	token := []byte(rec.Token)
 	value := encodeRecord(rec)
-	commit := s.db.Update
-	if s.creating.Add(1) > 1 {
-		commit = s.db.Batch
-	}
-	defer s.creating.Add(-1)
-
-	return storeError(commit(func(tx *bolt.Tx) error {
+	return s.write(func(tx *bolt.Tx) error {
 		tokens := tx.Bucket(bucketTokens)
 		if tokens.Get(token) != nil {
-			return ErrTokenExists
+			return noWrite(ErrTokenExists)
 		}
 		if len(rec.DeterministicKey) > 0 && tx.Bucket(bucketDeterministic).Get(rec.DeterministicKey) != nil {
-			return ErrDeterministicKeyExists
+			return noWrite(ErrDeterministicKeyExists)
 		}
 		if err := tokens.Put(token, value); err != nil {
 			return err
 		}
 		return putIndexes(tx, rec)
-	}))
+	})
+}
+
+// write runs fn through the commit loop, or returns ErrStoreClosed.
+func (s *BoltStore) write(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrStoreClosed
+	}
+	return storeError(s.commits.submit(fn))
 }
 
 func (s *BoltStore) Get(ctx context.Context, token string) (*Record, error) {
@@ -213,25 +220,32 @@ func getRecord(tx *bolt.Tx, token string) (*Record, error) {
 }
 
 func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Record) (*Change, error)) (*Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
 	var result *Record
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.write(func(tx *bolt.Tx) error {
 		old, err := getRecord(tx, token)
 		if err != nil {
-			return err
+			return noWrite(err)
 		}
 		rec := old.Clone()
 		change, err := fn(rec)
 		if err != nil {
-			return err
+			return noWrite(err)
 		}
 		if change == nil {
 			result = old
-			return errNoChange
+			return noWrite(nil)
 		}
 
 		rec.Token = token
 		rec.Revision = old.Revision + 1
 		change.Revision = rec.Revision
+		if deterministicKeyTaken(tx, old, rec) {
+			return noWrite(ErrDeterministicKeyExists)
+		}
 		if err := replaceIndexes(tx, old, rec); err != nil {
 			return err
 		}
@@ -244,18 +258,20 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 		result = rec
 		return nil
 	})
-	if errors.Is(err, errNoChange) {
-		return result, nil
-	}
 	if err != nil {
 		return nil, err
 	}
 	return result, nil
 }
 
-// errNoChange rolls back an Update whose fn changed nothing, because a
-// commit with nothing to write still syncs the file.
-var errNoChange = errors.New("no change")
+// deterministicKeyTaken reports whether rec takes a deterministic key that a
+// record other than old holds.
+func deterministicKeyTaken(tx *bolt.Tx, old, rec *Record) bool {
+	if len(rec.DeterministicKey) == 0 || bytes.Equal(old.DeterministicKey, rec.DeterministicKey) {
+		return false
+	}
+	return tx.Bucket(bucketDeterministic).Get(rec.DeterministicKey) != nil
+}
 
 // putIndexes adds the index entries of rec. The caller has checked that its
 // deterministic key is free.
@@ -271,22 +287,17 @@ func putIndexes(tx *bolt.Tx, rec *Record) error {
 	return nil
 }
 
-// replaceIndexes moves the index entries of old to those of rec.
+// replaceIndexes moves the index entries of old to those of rec. The caller
+// has checked that rec's deterministic key is free.
 func replaceIndexes(tx *bolt.Tx, old, rec *Record) error {
 	if !bytes.Equal(old.Fingerprint, rec.Fingerprint) && len(old.Fingerprint) > 0 {
 		if err := tx.Bucket(bucketFingerprints).Delete(fingerprintKey(old.Fingerprint, old.Token)); err != nil {
 			return err
 		}
 	}
-	if !bytes.Equal(old.DeterministicKey, rec.DeterministicKey) {
-		det := tx.Bucket(bucketDeterministic)
-		if len(old.DeterministicKey) > 0 {
-			if err := det.Delete(old.DeterministicKey); err != nil {
-				return err
-			}
-		}
-		if len(rec.DeterministicKey) > 0 && det.Get(rec.DeterministicKey) != nil {
-			return ErrDeterministicKeyExists
+	if !bytes.Equal(old.DeterministicKey, rec.DeterministicKey) && len(old.DeterministicKey) > 0 {
+		if err := tx.Bucket(bucketDeterministic).Delete(old.DeterministicKey); err != nil {
+			return err
 		}
 	}
 	return putIndexes(tx, rec)

@@ -434,11 +434,12 @@ func readAll(ctx context.Context, s *tokenvault.BoltStore, rec *tokenvault.Recor
 	return nil
 }
 
-// Create runs in bbolt's Batch, which runs the functions of a batch again
-// after one of them fails, and then runs the failed one alone. Creates that
-// collide with stored tokens fail in the middle of batches, so the other
-// Creates run more than once. Each must still be stored once, with its index
-// entries once, and the colliding ones must write nothing.
+// Concurrent writes share commits, and a write that fails after it may have
+// written (here an Update whose function panics) aborts its batch, so the
+// other writes of that batch run again. Creates that collide with stored
+// tokens fail in the middle of batches without aborting them. Each fresh
+// record must still be stored once, with its index entries once, and the
+// colliding and panicking writes must leave nothing.
 func TestBoltBatchRetry(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vault.db")
 	s := openTestBolt(t, path)
@@ -486,8 +487,25 @@ func TestBoltBatchRetry(t *testing.T) {
 			errs[i] = s.Create(ctx, rec.Clone())
 		})
 	}
+	panicked := make([]bool, len(existing)/4)
+	for i := range panicked {
+		wg.Go(func() {
+			defer func() { panicked[i] = recover() != nil }()
+			<-start
+			s.Update(ctx, existing[i].Token, func(rec *tokenvault.Record) (*tokenvault.Change, error) {
+				rec.Scope = "written by a panicking update"
+				panic("update function panics")
+			})
+		})
+	}
 	close(start)
 	wg.Wait()
+
+	for i, ok := range panicked {
+		if !ok {
+			t.Errorf("Update(%q) with a panicking function did not panic in the caller", existing[i].Token)
+		}
+	}
 
 	colliding := make(map[*tokenvault.Record]bool)
 	for _, rec := range colliders {

@@ -53,8 +53,8 @@ func buildConfig(opts []Option) config {
 	return c
 }
 
-// Open opens the bbolt-backed vault at path, creating the file if it does not
-// exist, and checks that keys can decrypt what it holds. Only one Vault, in
+// Open opens the bbolt-backed vault at path, creating the file with mode 0600
+// if it does not exist, and checks that keys can decrypt what it holds. Only one Vault, in
 // one process, can have the file open at a time; another Open fails with
 // ErrLocked after the lock timeout.
 func Open(path string, keys *KeyRing, opts ...Option) (*Vault, error) {

@@ -38,7 +38,7 @@ Times are RFC 3339 in UTC. inspect works for closed tokens too.`,
 			if err == nil {
 				err = writeJSON(s, newInspectOutput(info))
 			} else if errors.Is(err, tokenvault.ErrNotFound) {
-				err = fmt.Errorf("token %s: %w", token, err)
+				err = fmt.Errorf("token %s: %w", quoteArg(token), err)
 			}
 			return closeVault(vault, err)
 		}

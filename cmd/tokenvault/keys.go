@@ -45,7 +45,7 @@ TOKENVAULT_KEYS.`,
 		vf := addVaultFlags(fs)
 		return func(ctx context.Context, s streams, args []string) error {
 			if len(args) > 0 {
-				return usagef("unexpected argument %q: keygen takes no arguments", args[0])
+				return usagef("unexpected argument %s: keygen takes no arguments", quoteArg(args[0]))
 			}
 			if !*rotate && (vf.db != "" || vf.keyFile != "") {
 				return usagef("--db and --key-file select the keys to rotate: use them with --rotate")

@@ -61,7 +61,7 @@ shows.`,
 				case err == nil:
 					fmt.Fprintf(s.stderr, "tokenvault %s: token %s is %s\n", name, token, state)
 				case errors.Is(err, tokenvault.ErrNotFound):
-					err = fmt.Errorf("token %s: %w", token, err)
+					err = fmt.Errorf("token %s: %w", quoteArg(token), err)
 				}
 				return closeVault(vault, err)
 			}

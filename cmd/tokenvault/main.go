@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, s streams) int {
 
 	cmd := findCommand(args[0])
 	if cmd == nil {
-		fmt.Fprintf(s.stderr, "tokenvault: unknown command %q: run 'tokenvault help' for the list of commands\n", args[0])
+		fmt.Fprintf(s.stderr, "tokenvault: unknown command %s: run 'tokenvault help' for the list of commands\n", quoteArg(args[0]))
 		return exitUsage
 	}
 
@@ -150,7 +151,8 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usagef("%v", err)
+			// The flag package quotes the invalid value in its message.
+			return nil, usagef("%s", maskDigitRuns(err.Error()))
 		}
 
 		rest := fs.Args()
@@ -190,7 +192,7 @@ func runHelp(args []string, s streams) int {
 	for i, name := range args {
 		cmd := findCommand(name)
 		if cmd == nil {
-			fmt.Fprintf(s.stderr, "tokenvault help: unknown command %q: run 'tokenvault help' for the list of commands\n", name)
+			fmt.Fprintf(s.stderr, "tokenvault help: unknown command %s: run 'tokenvault help' for the list of commands\n", quoteArg(name))
 			return exitUsage
 		}
 		if i > 0 {
@@ -250,3 +252,36 @@ func printCommandHelp(w io.Writer, cmd *command) {
 		fmt.Fprintln(w)
 	})
 }
+
+// quoteArg quotes a command-line argument for an error message, masked by
+// maskDigitRuns.
+func quoteArg(arg string) string {
+	return strconv.Quote(maskDigitRuns(arg))
+}
+
+// maskDigitRuns replaces the digits of every run of digits, spaces and dashes
+// that holds six or more digits with '*', so that a card number typed in the
+// wrong place, grouped or not, is not echoed to the terminal or a log.
+func maskDigitRuns(text string) string {
+	out := []byte(text)
+	for i := 0; i < len(out); {
+		j, digits := i, 0
+		for j < len(out) && (isDigit(out[j]) || out[j] == ' ' || out[j] == '-') {
+			if isDigit(out[j]) {
+				digits++
+			}
+			j++
+		}
+		if digits >= 6 {
+			for k := i; k < j; k++ {
+				if isDigit(out[k]) {
+					out[k] = '*'
+				}
+			}
+		}
+		i = max(j, i+1)
+	}
+	return string(out)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

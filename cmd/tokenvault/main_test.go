@@ -654,3 +654,39 @@ func TestHelp(t *testing.T) {
 		t.Errorf("tokenvault tokenize -h also prints the usage of detokenize")
 	}
 }
+
+// TestArgumentsNotEchoed passes a card number where a flag value, a command
+// or a token belongs, as a hurried user might, and checks that no message
+// repeats it.
+func TestArgumentsNotEchoed(t *testing.T) {
+	w := newWorkspace(t)
+	tokenize(t, w, []string{"4242424242424242"})
+	const pan = "5555555555554444"
+
+	cases := [][]string{
+		{pan},
+		{"tokenize", pan},
+		{"detokenize", pan},
+		{"keygen", pan},
+		{"rewrap", pan},
+		{"tokenize", "--format", pan},
+		{"tokenize", "--type", pan},
+		{"tokenize", "--expires-in", pan},
+		{"rewrap", "--batch", "5555-5555-5555-4444"},
+		{"tokenize", "--format", "5555 5555 5555 4444"},
+		{"inspect", pan},
+		{"suspend", pan},
+		{"close", "--reason", "x", pan},
+		{"help", pan},
+	}
+	for _, args := range cases {
+		r := w.run(t, "", args...)
+		if r.code == 0 {
+			t.Errorf("tokenvault %s: exit 0, want a failure", strings.Join(args, " "))
+		}
+		output := r.stdout + r.stderr
+		if strings.Contains(output, pan) || strings.Contains(output, "5555-5555") || strings.Contains(output, "5555 5555") {
+			t.Errorf("tokenvault %s output repeats the card number", maskCardNumbers(strings.Join(args, " ")))
+		}
+	}
+}

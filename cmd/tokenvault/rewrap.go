@@ -32,7 +32,7 @@ The exit status is 1 if any value failed.`,
 
 		return func(ctx context.Context, s streams, args []string) error {
 			if len(args) > 0 {
-				return usagef("unexpected argument %q: rewrap takes no arguments", args[0])
+				return usagef("unexpected argument %s: rewrap takes no arguments", quoteArg(args[0]))
 			}
 			if *batch < 1 {
 				return usagef("invalid --batch %d: expected a positive number", *batch)

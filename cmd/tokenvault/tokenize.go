@@ -38,7 +38,7 @@ database and a key file beside it (see 'tokenvault help keygen').`,
 
 		return func(ctx context.Context, s streams, args []string) error {
 			if len(args) > 0 {
-				return usagef("unexpected argument %q: tokenize reads values from standard input, as in tokenvault tokenize < FILE", args[0])
+				return usagef("unexpected argument %s: tokenize reads values from standard input, as in tokenvault tokenize < FILE", quoteArg(args[0]))
 			}
 			opts, isCard, err := tokenizeOptions(fs, *valueType, *format, *deterministic, *scope, *allowNonLuhn, *expiresIn)
 			if err != nil {
@@ -71,13 +71,13 @@ func tokenizeOptions(fs *flag.FlagSet, valueType, format string, deterministic b
 			return nil, false, usagef("--allow-non-luhn applies to --type card only")
 		}
 	default:
-		return nil, false, usagef("invalid --type %q: expected card or data", valueType)
+		return nil, false, usagef("invalid --type %s: expected card or data", quoteArg(valueType))
 	}
 
 	if format != "" {
 		f, err := tokenvault.ParseFormat(format)
 		if err != nil {
-			return nil, false, usagef("invalid --format %q: expected opaque, card or card-first-six", format)
+			return nil, false, usagef("invalid --format %s: expected opaque, card or card-first-six", quoteArg(format))
 		}
 		if !isCard && f != tokenvault.FormatOpaque {
 			return nil, false, usagef("--format %s is for card numbers: --type data takes --format opaque only", f)
@@ -103,10 +103,10 @@ func tokenizeOptions(fs *flag.FlagSet, valueType, format string, deterministic b
 	default:
 		d, err := time.ParseDuration(expiresIn)
 		if err != nil {
-			return nil, false, usagef("invalid --expires-in %q: expected a Go duration such as 720h or 90m, or \"never\"", expiresIn)
+			return nil, false, usagef("invalid --expires-in %s: expected a Go duration such as 720h or 90m, or \"never\"", quoteArg(expiresIn))
 		}
 		if d <= 0 {
-			return nil, false, usagef("invalid --expires-in %q: the duration must be positive; use \"never\" for tokens that do not expire", expiresIn)
+			return nil, false, usagef("invalid --expires-in %s: the duration must be positive; use \"never\" for tokens that do not expire", quoteArg(expiresIn))
 		}
 		opts = append(opts, tokenvault.ExpiresAfter(d))
 	}
@@ -162,7 +162,7 @@ in the same way.`,
 		vf := addVaultFlags(fs)
 		return func(ctx context.Context, s streams, args []string) error {
 			if len(args) > 0 {
-				return usagef("unexpected argument %q: detokenize reads tokens from standard input, as in tokenvault detokenize < FILE", args[0])
+				return usagef("unexpected argument %s: detokenize reads tokens from standard input, as in tokenvault detokenize < FILE", quoteArg(args[0]))
 			}
 
 			vault, err := vf.open(s.stderr, false)
