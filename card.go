@@ -31,7 +31,8 @@ type CardNumber struct {
 // ParseCardNumber normalizes s to a card number. s may separate groups of
 // digits with single spaces or dashes, and may have spaces around it. Any
 // other character, including non-ASCII digits, is rejected, as is a number
-// with fewer than 12 or more than 19 digits or one that fails the Luhn check.
+// with fewer than 12 or more than 19 digits, one that starts with 0, or one
+// that fails the Luhn check.
 // Errors wrap ErrInvalidCardNumber and never contain the number.
 func ParseCardNumber(s string) (CardNumber, error) {
 	return parseCardNumber(s, true)
@@ -67,6 +68,12 @@ func parseCardNumber(s string, checkLuhn bool) (CardNumber, error) {
 
 	if len(digits) < MinCardDigits || len(digits) > MaxCardDigits {
 		return CardNumber{}, invalid(ErrInvalidCardNumber, "has %d digits, want %d to %d", len(digits), MinCardDigits, MaxCardDigits)
+	}
+	// ISO/IEC 7812 reserves major industry identifier 0, so no card number
+	// starts with 0. Accepting it would let "000" + a 16-digit number pass as
+	// another card, because leading zeros do not change the Luhn sum.
+	if digits[0] == '0' {
+		return CardNumber{}, invalid(ErrInvalidCardNumber, "starts with 0, which no card issuer uses")
 	}
 	if checkLuhn && !luhnValid(digits) {
 		return CardNumber{}, invalid(ErrInvalidCardNumber, "fails the Luhn check (use AllowNonLuhn to accept it)")

@@ -84,8 +84,14 @@ func crashCard(seed, index uint64) string {
 
 func crashDeterministic(index uint64) bool { return index >= crashDetBase }
 
-func crashFormat(index uint64) tokenvault.Format {
-	return crashFormats[index%uint64(len(crashFormats))]
+// crashFormat returns the token format of index. FormatCardFirstSix falls
+// back to FormatCard for numbers too short to keep six digits.
+func crashFormat(index uint64, card string) tokenvault.Format {
+	format := crashFormats[index%uint64(len(crashFormats))]
+	if format == tokenvault.FormatCardFirstSix && len(card) < tokenvault.MinFirstSixDigits {
+		return tokenvault.FormatCard
+	}
+	return format
 }
 
 // crashMask returns s with every run of 12 or more digits, which may be a card
@@ -251,12 +257,13 @@ func crashChild(path string) {
 				if n%8 == 0 {
 					index = crashDetBase + (n/8)%crashDetValues
 				}
-				opts := []tokenvault.TokenizeOption{tokenvault.WithFormat(crashFormat(index))}
+				card := crashCard(seed, index)
+				opts := []tokenvault.TokenizeOption{tokenvault.WithFormat(crashFormat(index, card))}
 				if crashDeterministic(index) {
 					opts = append(opts, tokenvault.Deterministic(crashDetScope))
 				}
 
-				token, err := vault.TokenizeCard(ctx, crashCard(seed, index), opts...)
+				token, err := vault.TokenizeCard(ctx, card, opts...)
 				if err != nil {
 					fail("TokenizeCard(index %d): %v", index, err)
 				}
@@ -455,9 +462,9 @@ func crashVerifyRound(t *testing.T, st *crashState, lines []crashLine) (tokenize
 			t.Errorf("Inspect(%q) of index %d err = %v, want nil", token, index, err)
 			continue
 		}
-		if info.Format != crashFormat(index) || info.Deterministic != crashDeterministic(index) || info.Last4 != card[len(card)-4:] {
+		if info.Format != crashFormat(index, card) || info.Deterministic != crashDeterministic(index) || info.Last4 != card[len(card)-4:] {
 			t.Errorf("Inspect(%q) = format %s, deterministic %t, last 4 %s, want %s, %t, %s for index %d",
-				token, info.Format, info.Deterministic, info.Last4, crashFormat(index), crashDeterministic(index), card[len(card)-4:], index)
+				token, info.Format, info.Deterministic, info.Last4, crashFormat(index, card), crashDeterministic(index), card[len(card)-4:], index)
 		}
 
 		switch {

@@ -100,11 +100,7 @@ func (v *Vault) Inspect(ctx context.Context, token string) (*TokenInfo, error) {
 	if !plausibleToken(token) {
 		return nil, ErrNotFound
 	}
-	history, err := v.store.History(ctx, token)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := v.store.Get(ctx, token)
+	rec, history, err := v.store.History(ctx, token)
 	if err != nil {
 		return nil, err
 	}
@@ -119,9 +115,10 @@ func (v *Vault) Inspect(ctx context.Context, token string) (*TokenInfo, error) {
 	}, nil
 }
 
-// TokensForCard returns the live tokens of a card number, in every scope and
-// format, found by its keyed fingerprint without decrypting anything. Closed
-// tokens are not listed. The number is normalized as by ParseCardNumber,
+// TokensForCard returns the tokens of a card number that are not closed, in
+// every scope and format, found by its keyed fingerprint without decrypting
+// anything. Suspended and expired tokens are listed; Inspect tells their
+// state. The number is normalized as by ParseCardNumber,
 // except that the Luhn check is skipped so that numbers tokenized with
 // AllowNonLuhn are found.
 func (v *Vault) TokensForCard(ctx context.Context, pan string) ([]string, error) {

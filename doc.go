@@ -43,7 +43,8 @@
 //
 // CloseToken deletes the ciphertext and the fingerprint (crypto-shredding)
 // and keeps a tombstone, so a closed token answers ErrClosed and is never
-// issued again.
+// issued again. bbolt keeps the old page in the file's free space until a
+// later write reuses it; Vault.Compact rewrites the file without it.
 //
 // # Key rotation
 //
@@ -51,8 +52,9 @@
 // after it, and reopen: new values use the new key and old ones still
 // decrypt. Vault.Rewrap then re-encrypts the old records in batches, keeping
 // their Fernet timestamps and expiry, and can resume after an interruption.
-// When it reports no records left under a key, drop that key
-// (KeyRing.Without). Open refuses a key ring that lacks a key still in use,
+// With RewrapOptions.RetireKeys and no records left under a key, drop that
+// key (KeyRing.Without) after Vault.Compact has removed its old ciphertexts
+// from the file. Open refuses a key ring that lacks a key still in use,
 // and an index key other than the one the fingerprints were made with; the
 // index key does not rotate.
 //
@@ -61,10 +63,14 @@
 // A bbolt file can be open in one process at a time; Open fails with
 // ErrLocked after the lock timeout. Several processes need a shared Store.
 //
-// Card-shaped tokens have few random digits: two for a 12-digit number with
-// FormatCardFirstSix. They are unguessable only with the vault's
-// access control in front of them; use FormatOpaque where that matters more
-// than the shape.
+// Card-shaped tokens have few random digits: five for a 15-digit number with
+// FormatCardFirstSix, which leaves 10,000 Luhn-valid numbers the token could
+// stand for. They are unguessable only with the vault's access control in
+// front of them; use FormatOpaque where that matters more than the shape.
+//
+// Closing a token and rewrapping leave old ciphertexts in bbolt's free pages
+// until they are reused: run Vault.Compact before relying on their absence,
+// for example before destroying a retired key.
 //
 // Expiry is checked against the vault's clock, so clocks of processes that
 // share a store must agree.

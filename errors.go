@@ -44,9 +44,9 @@ var (
 	ErrInvalidOption = errors.New("tokenvault: invalid option")
 
 	// ErrTokenSpaceExhausted is returned by TokenizeCard when every attempt to
-	// draw an unused card-shaped token collided with an existing one. It
-	// happens only when few digits are free, such as FormatCardFirstSix on a
-	// 12-digit card number, which leaves two random digits.
+	// draw an unused token collided with an existing one. With at least five
+	// random digits per card-shaped token, it means the store already holds
+	// most tokens of that card number's shape.
 	ErrTokenSpaceExhausted = errors.New("tokenvault: no unused token left in this token space")
 
 	// ErrInvalidKey is returned, wrapped with the reason, when a key cannot be

@@ -157,7 +157,7 @@ func ExampleVault_Rewrap() {
 	// has moved every record.
 	newKeys, _ := oldKeys.Rotate()
 	v, _ = tokenvault.Open(path, newKeys)
-	report, err := v.Rewrap(ctx, nil)
+	report, err := v.Rewrap(ctx, &tokenvault.RewrapOptions{RetireKeys: true})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 )
@@ -96,21 +97,33 @@ func (k *KeyRing) KeyFile() []byte {
 }
 
 // WriteKeyFile writes the key ring to a new file at path with mode 0600. It
-// fails if the file exists, so that it never overwrites keys.
+// fails with an error wrapping fs.ErrExist if the file exists, so that it
+// never overwrites keys. The file appears complete or not at all: it is
+// written and synced under a temporary name in the same directory, then
+// linked to path.
 func (k *KeyRing) WriteKeyFile(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.CreateTemp(filepath.Dir(path), ".tokenvault-key-*")
 	if err != nil {
 		return fmt.Errorf("tokenvault: create key file: %w", err)
 	}
-	if _, err := f.Write(k.KeyFile()); err != nil {
-		f.Close()
-		os.Remove(path)
+	tmp := f.Name()
+	defer os.Remove(tmp)
+
+	// CreateTemp makes the file with mode 0600 on Unix.
+	_, err = f.Write(k.KeyFile())
+	if err == nil {
+		err = f.Sync()
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
 		return fmt.Errorf("tokenvault: write key file %s: %w", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("tokenvault: sync key file %s: %w", path, err)
+
+	// Link fails if path exists, which rename would silently replace.
+	if err := os.Link(tmp, path); err != nil {
+		return fmt.Errorf("tokenvault: create key file: %w", err)
 	}
-	return f.Close()
+	return nil
 }

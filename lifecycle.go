@@ -95,9 +95,10 @@ func (v *Vault) ActivateToken(ctx context.Context, token string, opts ...ChangeO
 }
 
 // CloseToken moves an active or suspended token to closed, which is final: the
-// ciphertext is deleted (crypto-shredding), the fingerprint is removed, and
-// the token remains as a tombstone that Detokenize answers with ErrClosed.
-// Closing a closed token succeeds and records nothing.
+// ciphertext is deleted from the record (crypto-shredding), the fingerprint is
+// removed, and the token remains as a tombstone that Detokenize answers with
+// ErrClosed. Closing a closed token succeeds and records nothing. A store may
+// keep the old copy in free space until it is reused; Compact removes it.
 func (v *Vault) CloseToken(ctx context.Context, token string, opts ...ChangeOption) error {
 	return v.transition(ctx, token, StateClosed, opts)
 }

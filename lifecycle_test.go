@@ -269,3 +269,44 @@ func TestStateStrings(t *testing.T) {
 		t.Error(`ParseState("open") err = nil, want an error`)
 	}
 }
+
+// TestInspectSnapshot inspects a token while other goroutines keep changing
+// it: each result must be one moment, with one history entry per revision
+// and the last entry ending in the state shown.
+func TestInspectSnapshot(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *Vault, s Store, clock *testClock) {
+		ctx := context.Background()
+		token, _ := v.TokenizeCard(ctx, visaTest)
+
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if i%2 == 0 {
+					v.SuspendToken(ctx, token)
+				} else {
+					v.ActivateToken(ctx, token)
+				}
+			}
+		})
+		for range 300 {
+			info, err := v.Inspect(ctx, token)
+			if err != nil {
+				t.Errorf("Inspect err = %v", err)
+				break
+			}
+			n := len(info.History)
+			if uint64(n) != info.Revision || (n > 0 && info.History[n-1].To != info.State) {
+				t.Errorf("Inspect = revision %d, state %s, %d history entries; want one moment", info.Revision, info.State, n)
+				break
+			}
+		}
+		close(stop)
+		wg.Wait()
+	})
+}

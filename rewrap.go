@@ -24,8 +24,18 @@ type RewrapOptions struct {
 	BatchSize int
 
 	// AfterBatch, if set, is called after each committed batch with the
-	// report so far. It runs on Rewrap's goroutine.
+	// report so far. It runs on Rewrap's goroutine while Rewrap holds the
+	// vault, so it must not call the Vault: a call can deadlock with Close.
 	AfterBatch func(*RewrapReport)
+
+	// RetireKeys removes, once the run finishes, the key check entry of
+	// every key that no live record uses any more, so that the next Open
+	// accepts a key ring without it. Set it only when every process that
+	// writes to the store already uses the new primary key: a process still
+	// encrypting under an old key would otherwise create records that a
+	// ring without that key cannot read. A bbolt file is open in one
+	// process only, so the condition holds for Open's vaults.
+	RetireKeys bool
 }
 
 // RewrapReport is the outcome of Rewrap.
@@ -53,8 +63,9 @@ type RewrapFailure struct {
 // the next call resumes after the last committed batch. Records it cannot
 // decrypt are reported in RewrapReport.Failed, never skipped silently.
 //
-// When it finishes, a key with no records left is removed from the vault's
-// key check, so that the next Open accepts a key ring without it.
+// With RewrapOptions.RetireKeys, a key with no records left is then removed
+// from the vault's key check, so that the next Open accepts a key ring
+// without it.
 func (v *Vault) Rewrap(ctx context.Context, opts *RewrapOptions) (*RewrapReport, error) {
 	done, err := v.enter()
 	if err != nil {
@@ -101,7 +112,7 @@ func (v *Vault) Rewrap(ctx context.Context, opts *RewrapOptions) (*RewrapReport,
 		return report, fmt.Errorf("tokenvault: rewrap: clear progress: %w", err)
 	}
 	report.Remaining, err = v.keyUsage(ctx)
-	if err != nil {
+	if err != nil || !o.RetireKeys {
 		return report, err
 	}
 	return report, v.retireKeyChecks(ctx, report.Remaining)

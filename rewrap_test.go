@@ -54,7 +54,7 @@ func TestRewrap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open with rotated keys err = %v", err)
 	}
-	report, err := v.Rewrap(ctx, &RewrapOptions{BatchSize: 25})
+	report, err := v.Rewrap(ctx, &RewrapOptions{BatchSize: 25, RetireKeys: true})
 	if err != nil {
 		t.Fatalf("Rewrap err = %v", err)
 	}
@@ -145,7 +145,7 @@ func TestRewrapReportsFailures(t *testing.T) {
 
 	rotated := rotateKeys(t, old)
 	v, _ = New(s, rotated)
-	report, err := v.Rewrap(ctx, nil)
+	report, err := v.Rewrap(ctx, &RewrapOptions{RetireKeys: true})
 	if err != nil {
 		t.Fatalf("Rewrap err = %v", err)
 	}
@@ -185,5 +185,34 @@ func TestKeyRingRotateWithout(t *testing.T) {
 	}
 	if _, err := trimmed.Without("0000000000000000"); !errors.Is(err, ErrInvalidKey) {
 		t.Errorf("Without(unknown id) err = %v, want ErrInvalidKey", err)
+	}
+}
+
+// TestRewrapKeepsKeyChecks checks that without RetireKeys an emptied key
+// stays required, so that a process still encrypting under it on a shared
+// store cannot be cut off by a key ring without it.
+func TestRewrapKeepsKeyChecks(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryStore()
+	old, _ := GenerateKeyRing()
+	v, _ := New(s, old)
+	v.Tokenize(ctx, []byte("value"))
+
+	rotated := rotateKeys(t, old)
+	v, _ = New(s, rotated)
+	report, err := v.Rewrap(ctx, nil)
+	if err != nil || report.Remaining[old.Primary()] != 0 {
+		t.Fatalf("Rewrap = %+v, %v; want nothing left under the old key", report, err)
+	}
+
+	onlyNew, _ := rotated.Without(old.Primary())
+	if _, err := New(s, onlyNew); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("New without the old key after Rewrap without RetireKeys err = %v, want ErrKeyMismatch", err)
+	}
+	if _, err := v.Rewrap(ctx, &RewrapOptions{RetireKeys: true}); err != nil {
+		t.Fatalf("Rewrap(RetireKeys) err = %v", err)
+	}
+	if _, err := New(s, onlyNew); err != nil {
+		t.Errorf("New without the old key after Rewrap(RetireKeys) err = %v", err)
 	}
 }

@@ -63,9 +63,11 @@ type Store interface {
 	// failure. Update returns ErrNotFound if token is not stored.
 	Update(ctx context.Context, token string, fn func(rec *Record) (*Change, error)) (*Record, error)
 
-	// History returns the changes of token, oldest first, or ErrNotFound if
-	// token is not stored. A token with no changes has an empty history.
-	History(ctx context.Context, token string) ([]Change, error)
+	// History returns the record of token and its changes, oldest first,
+	// read in one transaction, so that the history has exactly one entry per
+	// revision of the record. It returns ErrNotFound if token is not
+	// stored. A token with no changes has an empty, non-nil history.
+	History(ctx context.Context, token string) (*Record, []Change, error)
 
 	// FindByDeterministicKey returns the record with key as its
 	// DeterministicKey, or ErrNotFound.

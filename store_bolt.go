@@ -45,13 +45,16 @@ type BoltOptions struct {
 // concurrent goroutines share commits through a commit loop; every write is
 // on disk (fsync) before the method returns.
 type BoltStore struct {
-	db   *bolt.DB
-	path string
+	db      *bolt.DB
+	path    string
+	timeout time.Duration
 
+	guard   *damageGuard
 	commits *committer
 
-	// mu is held shared by writes and exclusively by Close, so that Close
-	// stops the commit loop only after the writes in flight.
+	// mu is held shared by every method and exclusively by Close and
+	// Compact, so that they replace or close the file only after the calls
+	// in flight.
 	mu       sync.RWMutex
 	closed   bool
 	closeErr error
@@ -72,7 +75,23 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 		timeout = opts.LockTimeout
 	}
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	db, err := openBolt(path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	guard := &damageGuard{}
+	return &BoltStore{db: db, path: path, timeout: timeout, guard: guard, commits: newCommitter(db, guard)}, nil
+}
+
+// openBolt opens the bbolt file at path and checks or creates its schema.
+func openBolt(path string, timeout time.Duration) (*bolt.DB, error) {
+	var db *bolt.DB
+	guard := &damageGuard{}
+	err := guard.run(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+		return err
+	})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s is locked by another process or another open vault (waited %s)", ErrLocked, path, timeout)
@@ -83,11 +102,11 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	case err != nil:
 		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
-	if err := db.Update(initSchema); err != nil {
+	if err := guard.run(func() error { return db.Update(initSchema) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
-	return &BoltStore{db: db, path: path, commits: newCommitter(db)}, nil
+	return db, nil
 }
 
 // initSchema creates the buckets of a new file, or checks the schema version
@@ -135,6 +154,13 @@ func (s *BoltStore) Close() error {
 	}
 	s.closed = true
 	s.commits.close()
+	if s.guard.damaged.Load() {
+		// NOTE: bbolt may still hold the locks of the call that panicked,
+		// so closing it could block forever. The file stays open until the
+		// process ends.
+		s.closeErr = errDamaged
+		return s.closeErr
+	}
 	s.closeErr = s.db.Close()
 	return s.closeErr
 }
@@ -143,17 +169,34 @@ func (s *BoltStore) Close() error {
 // write transaction: bbolt can deadlock when a write needs to grow the file
 // while a read transaction of the same goroutine holds the mmap.
 func (s *BoltStore) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
+	unlock, err := s.enter(ctx)
+	if err != nil {
 		return err
 	}
-	return storeError(s.db.View(fn))
+	defer unlock()
+	return storeError(s.guard.run(func() error { return s.db.View(fn) }))
 }
 
 func (s *BoltStore) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
+	unlock, err := s.enter(ctx)
+	if err != nil {
 		return err
 	}
-	return storeError(s.db.Update(fn))
+	defer unlock()
+	return storeError(s.guard.run(func() error { return s.db.Update(fn) }))
+}
+
+// enter checks ctx and Close, and holds mu shared until unlock is called.
+func (s *BoltStore) enter(ctx context.Context) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrStoreClosed
+	}
+	return s.mu.RUnlock, nil
 }
 
 // storeError maps bbolt's error for a closed database to ErrStoreClosed.
@@ -167,9 +210,11 @@ func storeError(err error) error {
 // Create commits through the store's commit loop, so that concurrent calls
 // share a commit.
 func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
-	if err := ctx.Err(); err != nil {
+	unlock, err := s.enter(ctx)
+	if err != nil {
 		return err
 	}
+	unlock()
 	if err := checkTokenSize(rec.Token); err != nil {
 		return err
 	}
@@ -231,7 +276,11 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 			return noWrite(err)
 		}
 		rec := old.Clone()
-		change, err := fn(rec)
+		change, err := callerFunc(fn, rec)
+		var p *panicError
+		if errors.As(err, &p) {
+			return err
+		}
 		if err != nil {
 			return noWrite(err)
 		}
@@ -303,11 +352,14 @@ func replaceIndexes(tx *bolt.Tx, old, rec *Record) error {
 	return putIndexes(tx, rec)
 }
 
-func (s *BoltStore) History(ctx context.Context, token string) ([]Change, error) {
-	var history []Change
+func (s *BoltStore) History(ctx context.Context, token string) (*Record, []Change, error) {
+	var rec *Record
+	history := []Change{}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketTokens).Get([]byte(token)) == nil {
-			return ErrNotFound
+		var err error
+		rec, err = getRecord(tx, token)
+		if err != nil {
+			return err
 		}
 		prefix := historyPrefix(token)
 		c := tx.Bucket(bucketHistory).Cursor()
@@ -324,12 +376,9 @@ func (s *BoltStore) History(ctx context.Context, token string) ([]Change, error)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if history == nil {
-		history = []Change{}
-	}
-	return history, nil
+	return rec, history, nil
 }
 
 func (s *BoltStore) FindByDeterministicKey(ctx context.Context, key []byte) (*Record, error) {
@@ -424,6 +473,11 @@ func (s *BoltStore) Metadata(ctx context.Context, prefix string) (map[string][]b
 }
 
 func (s *BoltStore) SetMetadata(ctx context.Context, name string, value []byte) error {
+	unlock, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	unlock()
 	if name == "" {
 		return errors.New("tokenvault: metadata name is empty")
 	}

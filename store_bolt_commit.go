@@ -3,6 +3,8 @@ package tokenvault
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,10 +21,11 @@ const maxCommitBatch = 4096
 // bbolt's own Batch does the same but waits for a timer first, which fires
 // about a millisecond late on Linux and caps the commit rate.
 type committer struct {
-	db   *bolt.DB
-	ops  chan *commitOp
-	stop chan struct{}
-	done chan struct{}
+	db    *bolt.DB
+	guard *damageGuard
+	ops   chan *commitOp
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // commitOp is one write. fn runs inside the shared transaction and may run
@@ -42,8 +45,9 @@ func (e *noWriteError) Error() string { return fmt.Sprintf("no write: %v", e.err
 
 func noWrite(err error) error { return &noWriteError{err: err} }
 
-// panicError carries a panic out of a commitOp's fn to the caller's
-// goroutine, where it is raised again.
+// panicError carries a panic of a caller's function, such as the fn given to
+// Update, out of the commit loop to the caller's goroutine, where it is raised
+// again. It aborts the batch like any other failure after a write.
 type panicError struct{ value any }
 
 func (e *panicError) Error() string { return "tokenvault: store write function panicked" }
@@ -52,12 +56,13 @@ func (e *panicError) Error() string { return "tokenvault: store write function p
 // noWrite, because a commit with nothing to write still syncs the file.
 var errNothingWritten = errors.New("nothing written")
 
-func newCommitter(db *bolt.DB) *committer {
+func newCommitter(db *bolt.DB, guard *damageGuard) *committer {
 	c := &committer{
-		db:   db,
-		ops:  make(chan *commitOp, 256),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		db:    db,
+		guard: guard,
+		ops:   make(chan *commitOp, 256),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
 	go c.run()
 	return c
@@ -114,29 +119,13 @@ func (c *committer) commit(batch []*commitOp) {
 	results := make([]error, len(batch))
 	for len(batch) > 0 {
 		failed := -1
-		err := c.db.Update(func(tx *bolt.Tx) error {
-			wrote := false
-			for i, op := range batch {
-				err := callSafely(op.fn, tx)
-				var nw *noWriteError
-				switch {
-				case errors.As(err, &nw):
-					results[i] = nw.err
-				case err != nil:
-					failed = i
-					return err
-				default:
-					results[i] = nil
-					wrote = true
-				}
-			}
-			if !wrote {
-				return errNothingWritten
-			}
-			return nil
+		err := c.guard.run(func() error {
+			return c.db.Update(func(tx *bolt.Tx) error {
+				return c.apply(tx, batch, results, &failed)
+			})
 		})
 
-		if failed >= 0 {
+		if failed >= 0 && !errors.Is(err, errDamaged) {
 			batch[failed].result <- err
 			batch = append(batch[:failed], batch[failed+1:]...)
 			results = results[:len(batch)]
@@ -153,11 +142,63 @@ func (c *committer) commit(batch []*commitOp) {
 	}
 }
 
-func callSafely(fn func(tx *bolt.Tx) error, tx *bolt.Tx) (err error) {
+// apply runs the writes of a batch in tx, stores each write's result, and
+// sets failed to the index of a write that failed after it may have written.
+func (c *committer) apply(tx *bolt.Tx, batch []*commitOp, results []error, failed *int) error {
+	wrote := false
+	for i, op := range batch {
+		err := op.fn(tx)
+		var nw *noWriteError
+		switch {
+		case errors.As(err, &nw):
+			results[i] = nw.err
+		case err != nil:
+			*failed = i
+			return err
+		default:
+			results[i] = nil
+			wrote = true
+		}
+	}
+	if !wrote {
+		return errNothingWritten
+	}
+	return nil
+}
+
+// damageGuard stops every use of a bbolt file after bbolt panicked or hit a
+// memory fault on it, which a damaged data page causes. bbolt is not written
+// to recover from its own panics and may then hold its locks forever, so the
+// guard turns the first panic into errDamaged and answers every later call
+// with it without entering bbolt.
+type damageGuard struct {
+	damaged atomic.Bool
+}
+
+func (g *damageGuard) run(fn func() error) (err error) {
+	if g.damaged.Load() {
+		return errDamaged
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			g.damaged.Store(true)
+			err = errDamaged
+		}
+	}()
+	return fn()
+}
+
+// callerFunc runs a function the caller gave and catches its panic, to be
+// raised again in the caller's goroutine, so that damageGuard sees only
+// bbolt's own panics.
+func callerFunc[T any](fn func(*Record) (T, error), rec *Record) (result T, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &panicError{value: v}
 		}
 	}()
-	return fn(tx)
+	return fn(rec)
 }
+
+var errDamaged = fmt.Errorf("%w: the database file is damaged (bbolt failed reading or writing it); restore it from a backup", ErrIntegrity)

@@ -271,7 +271,7 @@ func TestBoltRemapCopies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Get(%q) err = %v, want nil", rec.Token, err)
 	}
-	history, err := s.History(ctx, rec.Token)
+	_, history, err := s.History(ctx, rec.Token)
 	if err != nil {
 		t.Fatalf("History(%q) err = %v, want nil", rec.Token, err)
 	}
@@ -414,7 +414,7 @@ func readAll(ctx context.Context, s *tokenvault.BoltStore, rec *tokenvault.Recor
 	if _, err := s.Get(ctx, rec.Token); err != nil {
 		return fmt.Errorf("Get(%q) during growth err = %v, want nil", rec.Token, err)
 	}
-	if _, err := s.History(ctx, rec.Token); err != nil {
+	if _, _, err := s.History(ctx, rec.Token); err != nil {
 		return fmt.Errorf("History(%q) during growth err = %v, want nil", rec.Token, err)
 	}
 	if recs, err := s.Scan(ctx, rec.Token, 20); err != nil {

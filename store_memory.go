@@ -164,17 +164,18 @@ func (s *MemoryStore) Update(ctx context.Context, token string, fn func(rec *Rec
 	return rec.Clone(), nil
 }
 
-func (s *MemoryStore) History(ctx context.Context, token string) ([]Change, error) {
+func (s *MemoryStore) History(ctx context.Context, token string) (*Record, []Change, error) {
 	unlock, err := s.read(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
 
-	if _, ok := s.records[token]; !ok {
-		return nil, ErrNotFound
+	rec, ok := s.records[token]
+	if !ok {
+		return nil, nil, ErrNotFound
 	}
-	return append([]Change{}, s.history[token]...), nil
+	return rec.Clone(), append([]Change{}, s.history[token]...), nil
 }
 
 func (s *MemoryStore) FindByDeterministicKey(ctx context.Context, key []byte) (*Record, error) {

@@ -27,7 +27,8 @@ const (
 
 	// FormatCardFirstSix is FormatCard that also keeps the first six digits
 	// (the issuer identification number), for systems that route on them.
-	// It leaves only length-10 random digits: two for a 12-digit number.
+	// It needs a number of at least MinFirstSixDigits digits, so that five
+	// or more digits stay random.
 	FormatCardFirstSix
 )
 
@@ -53,6 +54,11 @@ func ParseFormat(s string) (Format, error) {
 	}
 	return 0, fmt.Errorf("tokenvault: unknown token format %q: want opaque, card or card-first-six", s)
 }
+
+// MinFirstSixDigits is the shortest card number FormatCardFirstSix accepts.
+// Its five random digits leave 10,000 Luhn-valid numbers that the token could
+// stand for; a 13-digit number would leave 10, which nearly reveals it.
+const MinFirstSixDigits = 15
 
 const (
 	opaquePrefix     = "tok_"

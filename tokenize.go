@@ -156,6 +156,9 @@ func (v *Vault) TokenizeCard(ctx context.Context, pan string, opts ...TokenizeOp
 	}
 
 	digits := card.Digits()
+	if cfg.format == FormatCardFirstSix && len(digits) < MinFirstSixDigits {
+		return "", invalid(ErrInvalidOption, "format card-first-six needs a card number of at least %d digits, this one has %d: use FormatCard", MinFirstSixDigits, len(digits))
+	}
 	meta := Metadata{Kind: KindCard, Format: cfg.format, Brand: brandOf(digits), Last4: digits[len(digits)-4:]}
 	if cfg.format == FormatCardFirstSix {
 		meta.First6 = digits[:6]

@@ -262,9 +262,12 @@ func mustGet(t *testing.T, s tokenvault.Store, token string) *tokenvault.Record 
 
 func mustHistory(t *testing.T, s tokenvault.Store, token string) []tokenvault.Change {
 	t.Helper()
-	history, err := s.History(t.Context(), token)
+	rec, history, err := s.History(t.Context(), token)
 	if err != nil {
 		t.Fatalf("History(%q) err = %v, want nil", token, err)
+	}
+	if uint64(len(history)) != rec.Revision {
+		t.Errorf("History(%q) = revision %d with %d entries, want one entry per revision\nbroken rule: History reads the record and its changes in one transaction", token, rec.Revision, len(history))
 	}
 	return history
 }
@@ -721,7 +724,7 @@ func checkUpdateToken(t *testing.T, s tokenvault.Store) {
 	}
 	wantNotFound(t, s, other)
 	wantFingerprint(t, s, rec.Fingerprint, []string{rec.Token})
-	if _, err := s.History(t.Context(), other); !errors.Is(err, tokenvault.ErrNotFound) {
+	if _, _, err := s.History(t.Context(), other); !errors.Is(err, tokenvault.ErrNotFound) {
 		t.Errorf("History(%q) err = %v, want ErrNotFound", other, err)
 	}
 }
@@ -831,7 +834,7 @@ func checkHistoryUnknown(t *testing.T, s tokenvault.Store) {
 	mustCreate(t, s, newRecord(opaqueToken()))
 	token := opaqueToken()
 
-	if history, err := s.History(t.Context(), token); !errors.Is(err, tokenvault.ErrNotFound) {
+	if _, history, err := s.History(t.Context(), token); !errors.Is(err, tokenvault.ErrNotFound) {
 		t.Errorf("History(%q) = %v, %v, want ErrNotFound", token, history, err)
 	}
 }
@@ -1161,7 +1164,7 @@ func methodCalls(rec, fresh *tokenvault.Record) []methodCall {
 			return err
 		}},
 		{"History", func(ctx context.Context, s tokenvault.Store) error {
-			_, err := s.History(ctx, rec.Token)
+			_, _, err := s.History(ctx, rec.Token)
 			return err
 		}},
 		{"FindByDeterministicKey", func(ctx context.Context, s tokenvault.Store) error {

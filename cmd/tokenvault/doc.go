@@ -9,6 +9,7 @@
 //	tokenvault suspend|activate|close [--reason TEXT] [--actor TEXT] TOKEN
 //	tokenvault inspect TOKEN
 //	tokenvault rewrap [--batch N]
+//	tokenvault compact
 //	tokenvault help [COMMAND]
 //
 // # Keys

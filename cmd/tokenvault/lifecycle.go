@@ -27,7 +27,9 @@ var closeCommand = newTransitionCommand("close", "closed", (*tokenvault.Vault).C
 	"Close a token for good: its encrypted value is deleted.", `
 Closing cannot be undone. The token stays in the vault with its history, so
 inspect still shows it and it is never issued again, but detokenize fails for
-it. Closing a closed token succeeds and records nothing.`)
+it. Closing a closed token succeeds and records nothing. The old copy of the
+encrypted value stays in the database file's free pages until later writes
+reuse them; run 'tokenvault compact' to remove it at once.`)
 
 func newTransitionCommand(name, state string, transition transitionFunc, summary, details string) *command {
 	return &command{

@@ -299,3 +299,20 @@ func TestKeygenRotate(t *testing.T) {
 	r = w.run(t, "", "keygen", "--db", "x.db")
 	checkExit(t, r, 2)
 }
+
+func TestCompactCommand(t *testing.T) {
+	w := newWorkspace(t)
+	pans := []string{testPANs[0].pan, testPANs[1].pan}
+	tokens := tokenize(t, w, pans)
+	checkExit(t, w.run(t, "", "close", tokens[0]), 0)
+
+	r := w.run(t, "", "compact")
+	checkExit(t, r, 0)
+	checkStderr(t, r, "compacting")
+	if got := detokenize(t, w, tokens[1:]); len(got) != 1 || got[0] != pans[1] {
+		t.Errorf("detokenize after compact returned another value")
+	}
+	r = w.run(t, tokens[0]+"\n", "detokenize")
+	checkExit(t, r, 1)
+	checkStderr(t, r, "closed")
+}

@@ -49,6 +49,7 @@ var commands = []*command{
 	closeCommand,
 	inspectCommand,
 	rewrapCommand,
+	compactCommand,
 }
 
 // usageError is an invalid command line. It exits with status 2.

@@ -16,13 +16,13 @@ var rewrapCommand = &command{
 	synopsis: "[--batch N] [flags]",
 	summary:  "Re-encrypt every value under the primary key, the first in the key ring.",
 	details: `
-Use rewrap to rotate keys: generate a key with keygen, put it first in
-TOKENVAULT_KEYS (or in the TOKENVAULT_KEYS line of the key file) with the old
-keys after it, keep the index key, and run rewrap. It prints progress on
-standard error after each batch and a summary on standard output: the number of
-values re-encrypted, each value that failed with its token and key id, and the
-number of values left under each key. Once a key has none left, remove it from
-the key ring.
+Use rewrap to rotate keys: write the keys with a new primary in front with
+'keygen --rotate', and run rewrap with them. It prints progress on standard
+error after each batch and a summary on standard output: the number of values
+re-encrypted, each value that failed with its token and key id, and the number
+of values left under each key. When every value was re-encrypted, it compacts
+the database file, so that no copy of an old ciphertext stays in its free
+pages. Once a key has no values left, remove it from the key ring.
 
 An interrupted rewrap resumes after its last committed batch when run again.
 The exit status is 1 if any value failed.`,
@@ -52,6 +52,9 @@ func runRewrap(ctx context.Context, s streams, vault *tokenvault.Vault, batch in
 	batches := 0
 	opts := &tokenvault.RewrapOptions{
 		BatchSize: batch,
+		// The database file is locked to this process, so no other writer
+		// can still be encrypting under an old key.
+		RetireKeys: true,
 		AfterBatch: func(r *tokenvault.RewrapReport) {
 			batches++
 			fmt.Fprintf(s.stderr, "tokenvault rewrap: batch %d done: %d re-encrypted, %d failed so far\n", batches, r.Rewrapped, len(r.Failed))
@@ -70,7 +73,42 @@ func runRewrap(ctx context.Context, s streams, vault *tokenvault.Vault, batch in
 	case len(report.Failed) > 0:
 		return fmt.Errorf("%d values could not be re-encrypted and stay under their old keys", len(report.Failed))
 	}
+	return compact(ctx, s, vault)
+}
+
+// compact compacts the database file and says so on standard error.
+func compact(ctx context.Context, s streams, vault *tokenvault.Vault) error {
+	fmt.Fprintln(s.stderr, "tokenvault: compacting the database file, so that replaced and deleted ciphertexts leave its free pages")
+	if err := vault.Compact(ctx); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
 	return nil
+}
+
+var compactCommand = &command{
+	name:     "compact",
+	synopsis: "[flags]",
+	summary:  "Rewrite the database file without the old copies bbolt keeps in free pages.",
+	details: `
+bbolt writes every change to new pages and keeps the old ones, with the
+ciphertexts of closed tokens, in the file's free space until later writes
+reuse them. compact copies the live data to a new file and replaces the old
+one. Run it after closing tokens whose values must be gone from the file.
+rewrap runs it by itself. It needs free disk space for a second copy of the
+live data.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		vf := addVaultFlags(fs)
+		return func(ctx context.Context, s streams, args []string) error {
+			if len(args) > 0 {
+				return usagef("unexpected argument %s: compact takes no arguments", quoteArg(args[0]))
+			}
+			vault, err := vf.open(s.stderr, false)
+			if err != nil {
+				return err
+			}
+			return closeVault(vault, compact(ctx, s, vault))
+		}
+	},
 }
 
 // printRewrapReport writes the summary of a rewrap: counts, failures and the
