@@ -4,7 +4,49 @@
 // lone surrogates with U+FFFD. A request that any of those would change is
 // rejected with an *Error that names the problem and the field, never the
 // value.
+//
+// # Rules
+//
+// The body must be exactly one JSON object (RFC 8259), optionally surrounded
+// by JSON whitespace. Keys match json tags exactly, and each key may appear
+// once per object. Case folding here is bytes.EqualFold, the folding that
+// encoding/json uses to match keys. A key that matches no field but folds
+// equal to an earlier key of the same object that matched a field is a
+// duplicate_field, because encoding/json would decode it into that field.
+// Every other key that matches no field is an unknown_field. So a body with
+// two keys that differ only in case is always rejected: with duplicate_field
+// when the first of them matched a field, else with unknown_field.
+//
+// Null is rejected as the value of any field and as any array element.
+// Objects and arrays may nest at most 16 levels deep, counting the top-level
+// object.
+//
+// An error shows an unknown key in Field only if the key looks like a field
+// name: at most 64 ASCII letters, digits, '_' and '-', starting with a letter
+// or '_', with at most 4 digits. Other keys could carry a card number or forge
+// a path, so Field then names the object that contains the key.
+//
+// # Error precedence
+//
+// Decode reports one error. Invalid UTF-8 bytes anywhere in the body are
+// reported as invalid_utf8, whatever else is wrong. Otherwise the first
+// problem with the body as a whole (invalid_json, trailing_data, or
+// invalid_utf8 for an escaped lone surrogate) is reported, in document order.
+// Only a body that is valid JSON can get a field error (unknown_field,
+// duplicate_field, missing_field, null_value, invalid_type). Decode reports
+// the first field error in document order, and a missing field counts as
+// found at the end of its object.
+//
+// # Caveats
+//
+// Memory use is linear in the input size, but an empty object "{}" in a
+// slice of structs allocates a whole element, so a body can allocate more
+// bytes than it contains in proportion to the size of the element type.
 package strictjson
+
+import (
+	"reflect"
+)
 
 // Error codes, stable for API clients.
 const (
@@ -25,6 +67,8 @@ type Error struct {
 	Msg   string // human-readable reason, never containing a value
 }
 
+// Error returns the field path and the reason, such as
+// "items[2].data: expected a string, got a number".
 func (e *Error) Error() string {
 	if e.Field == "" {
 		return e.Msg
@@ -38,6 +82,41 @@ func (e *Error) Error() string {
 // field types: string, bool, int, float64, []string, and slices of structs
 // (decoded by the same rules). Any other type makes Decode panic, as a
 // programming error.
+//
+// Decode first sets *v to its zero value, so fields absent from data are
+// zero, and on error it leaves *v zero, so no part of a rejected body stays
+// reachable through v. A field without a json tag is matched by its Go name,
+// as in encoding/json. Unexported fields and fields tagged json:"-" are
+// ignored.
+//
+// Decode also panics if v is not a non-nil pointer to a struct. The same
+// holds if that struct, or the element struct of one of its slices, embeds a
+// struct, has a json tag name that encoding/json would ignore, uses the
+// ",string" tag option, or has a strict tag other than "required". Two json
+// names that differ only in case make it panic too, because the duplicate
+// rule could not tell their keys apart.
+//
+// The returned error is nil or an *Error.
 func Decode(data []byte, v any) error {
-	panic("strictjson: not implemented yet")
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		panic("strictjson: Decode target must be a non-nil pointer to a struct, not " + typeName(v))
+	}
+	target := rv.Elem()
+	info := structInfoFor(target.Type())
+	target.SetZero()
+
+	d := decoder{data: data}
+	if err := d.decodeBody(target, info); err != nil {
+		target.SetZero()
+		return err
+	}
+	return nil
+}
+
+func typeName(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	return reflect.TypeOf(v).String()
 }

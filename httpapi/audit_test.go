@@ -1,0 +1,148 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tokenvault/tokenvault/apikey"
+)
+
+// auditFields are the attributes every audit record has.
+var auditFields = []string{"time", "level", "msg", "request_id", "key_id", "route", "token", "outcome", "purpose"}
+
+func checkAuditRecord(t *testing.T, rec map[string]any, want map[string]any) {
+	t.Helper()
+	for _, field := range auditFields {
+		if _, ok := rec[field]; !ok {
+			t.Errorf("audit record %v lacks %q", rec, field)
+		}
+	}
+	for k, v := range want {
+		if rec[k] != v {
+			t.Errorf("audit record %s = %v, want %v (record %v)", k, rec[k], v, rec)
+		}
+	}
+}
+
+func TestAuditDetokenize(t *testing.T) {
+	f := newFixture(t)
+	token := f.tokenize(visaPAN, map[string]any{"type": "card"})
+	f.audit.Reset()
+
+	f.do(request{path: "/detokenize", role: apikey.RoleDetokenize, body: jsonBody(t, map[string]string{"token": token, "purpose": "refund 7"}),
+		header: map[string]string{"X-Request-Id": "req-1"}})
+	f.do(request{path: "/detokenize", role: apikey.RoleDetokenize, body: jsonBody(t, map[string]string{"token": token}),
+		header: map[string]string{"X-Request-Id": "req-2", "X-Purpose": "chargeback"}})
+	f.post("/suspend", apikey.RoleLifecycle, jsonBody(t, map[string]string{"token": token, "reason": "lost"}))
+	f.do(request{path: "/detokenize", role: apikey.RoleDetokenize, body: jsonBody(t, map[string]string{"token": token}),
+		header: map[string]string{"X-Request-Id": "req-3"}})
+
+	records := f.auditRecords()
+	if len(records) != 4 {
+		t.Fatalf("audit log has %d records, want 4:\n%s", len(records), f.audit.String())
+	}
+	detokenizer := f.keyIDs[apikey.RoleDetokenize]
+	checkAuditRecord(t, records[0], map[string]any{"msg": "detokenize", "request_id": "req-1", "key_id": detokenizer, "route": "/detokenize", "token": token, "outcome": "ok", "purpose": "refund 7"})
+	checkAuditRecord(t, records[1], map[string]any{"request_id": "req-2", "outcome": "ok", "purpose": "chargeback"})
+	checkAuditRecord(t, records[2], map[string]any{"msg": "suspend", "key_id": f.keyIDs[apikey.RoleLifecycle], "route": "/suspend", "token": token, "outcome": "ok", "purpose": ""})
+	checkAuditRecord(t, records[3], map[string]any{"request_id": "req-3", "token": token, "outcome": "token_suspended"})
+}
+
+func TestAuditPurposeBodyBeforeHeader(t *testing.T) {
+	f := newFixture(t)
+	token := f.tokenize("some value", nil)
+	f.audit.Reset()
+
+	f.do(request{path: "/detokenize", role: apikey.RoleDetokenize, body: jsonBody(t, map[string]string{"token": token, "purpose": "from body"}),
+		header: map[string]string{"X-Purpose": "from header"}})
+	if rec := f.auditRecords()[0]; rec["purpose"] != "from body" {
+		t.Errorf("purpose = %v, want the body's", rec["purpose"])
+	}
+}
+
+func TestAuditPurposeTooLong(t *testing.T) {
+	f := newFixture(t)
+	token := f.tokenize("some value", nil)
+
+	r := f.post("/detokenize", apikey.RoleDetokenize, jsonBody(t, map[string]string{"token": token, "purpose": strings.Repeat("p", 257)}))
+	if e := r.errorBody(t); r.status != http.StatusBadRequest || e.Code != "invalid_option" {
+		t.Errorf("purpose of 257 bytes = %d %q, want 400 invalid_option", r.status, r.body)
+	}
+	r = f.do(request{path: "/detokenize", role: apikey.RoleDetokenize, body: jsonBody(t, map[string]string{"token": token}),
+		header: map[string]string{"X-Purpose": strings.Repeat("p", 257)}})
+	if r.status != http.StatusBadRequest {
+		t.Errorf("X-Purpose of 257 bytes = %d, want 400", r.status)
+	}
+}
+
+func TestAuditRedactsImpossibleTokens(t *testing.T) {
+	f := newFixture(t)
+	unknownOpaque := "tok_" + strings.Repeat("1", 36)
+	unknownCard := "4111111111111112" // fails the Luhn check, as card-shaped tokens do
+
+	for _, token := range []string{visaPAN, "4111 1111 1111 1111", "secret value", unknownOpaque, unknownCard} {
+		f.post("/detokenize", apikey.RoleDetokenize, jsonBody(t, map[string]string{"token": token}))
+		f.post("/close", apikey.RoleLifecycle, jsonBody(t, map[string]string{"token": token}))
+	}
+
+	want := []string{"[redacted]", "[redacted]", "[redacted]", unknownOpaque, unknownCard}
+	records := f.auditRecords()
+	if len(records) != 2*len(want) {
+		t.Fatalf("audit log has %d records, want %d", len(records), 2*len(want))
+	}
+	for i, rec := range records {
+		if rec["token"] != want[i/2] || rec["outcome"] != "token_not_found" {
+			t.Errorf("audit record %d: token %v outcome %v, want %q token_not_found", i, rec["token"], rec["outcome"], want[i/2])
+		}
+	}
+	if strings.Contains(f.audit.String(), "secret value") {
+		t.Errorf("audit log contains a value sent as a token")
+	}
+}
+
+func TestAuditRejections(t *testing.T) {
+	f := newFixture(t)
+
+	f.do(request{path: "/detokenize", body: `{"token":"x"}`, header: map[string]string{"X-Request-Id": "no-key", "X-Purpose": "audit me"}})
+	f.do(request{path: "/close", role: apikey.RoleTokenize, body: `{"token":"x"}`, header: map[string]string{"X-Request-Id": "wrong-role"}})
+	f.do(request{path: "/detokenize/batch", secret: "tvk_wrong", body: `{"tokens":[]}`})
+	// Routes without audit records.
+	f.do(request{path: "/tokenize", body: `{"data":"x"}`})
+	f.do(request{method: http.MethodGet, path: "/tokens/tok_x"})
+
+	records := f.auditRecords()
+	if len(records) != 3 {
+		t.Fatalf("audit log has %d records, want 3:\n%s", len(records), f.audit.String())
+	}
+	checkAuditRecord(t, records[0], map[string]any{"msg": "detokenize", "request_id": "no-key", "key_id": "", "route": "/detokenize", "token": "", "outcome": "unauthorized", "purpose": "audit me"})
+	checkAuditRecord(t, records[1], map[string]any{"msg": "close", "request_id": "wrong-role", "key_id": f.keyIDs[apikey.RoleTokenize], "outcome": "forbidden"})
+	checkAuditRecord(t, records[2], map[string]any{"route": "/detokenize/batch", "outcome": "unauthorized"})
+}
+
+func TestAuditNeverHasValue(t *testing.T) {
+	f := newFixture(t)
+	values := []string{visaPAN, mastercardPAN, "very secret account 0042"}
+	var tokens []string
+	for i, v := range values {
+		extra := map[string]any{"type": "card"}
+		if i == 2 {
+			extra = nil
+		}
+		tokens = append(tokens, f.tokenize(v, extra))
+	}
+
+	f.post("/detokenize/batch", apikey.RoleDetokenize, jsonBody(t, map[string][]string{"tokens": tokens}))
+	for _, token := range tokens {
+		f.post("/detokenize", apikey.RoleDetokenize, jsonBody(t, map[string]string{"token": token}))
+	}
+	text := f.audit.String()
+	for _, v := range values {
+		if strings.Contains(text, v) {
+			t.Errorf("audit log contains a detokenized value")
+		}
+	}
+	if n := len(f.auditRecords()); n != 6 {
+		t.Errorf("audit log has %d records, want 6 (3 batch items, 3 single)", n)
+	}
+}

@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// itemResult is the outcome of one batch item.
+type itemResult struct {
+	token   string // POST /tokenize/batch
+	data    []byte // POST /detokenize/batch
+	problem problem
+}
+
+// maxBatchWorkers bounds the goroutines that tokenize the items of one batch.
+// Concurrent tokenizations share the store's commits, so a batch costs a few
+// disk syncs instead of one per item.
+const maxBatchWorkers = 16
+
+func (h *Handler) tooManyItems(n int) problem {
+	return failf(codeTooManyItems, fmt.Sprintf("Batch has %d items, the maximum is %d: split it", n, h.maxBatchItems))
+}
+
+// writeBatch logs the items that failed with an error behind them, such as
+// a 500, and sends 200 with {"results": [...]}: one object per item in
+// request order, written by appendOK for a success and an error object
+// otherwise.
+func (x *exchange) writeBatch(results []itemResult, appendOK func([]byte, *itemResult) []byte) {
+	for i := range results {
+		if results[i].problem.err != nil {
+			x.logProblem(results[i].problem, i)
+		}
+	}
+
+	x.outcome = codeOK
+	x.writeJSON(http.StatusOK, func(dst []byte) []byte {
+		dst = append(dst, `{"results":[`...)
+		for i := range results {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if results[i].problem.failed() {
+				dst = appendError(dst, results[i].problem)
+			} else {
+				dst = appendOK(dst, &results[i])
+			}
+		}
+		return append(dst, "]}"...)
+	})
+}
+
+// forEach calls fn(i) for every i from 0 to n-1 on up to workers goroutines
+// and returns when all calls have returned. fn must recover its own panics,
+// which would otherwise end the process.
+func forEach(n, workers int, fn func(i int)) {
+	if n <= 1 || workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, workers) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}

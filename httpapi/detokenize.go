@@ -1,0 +1,93 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// detokenizeRequest is the body of POST /detokenize.
+type detokenizeRequest struct {
+	Token   string `json:"token" strict:"required"`
+	Purpose string `json:"purpose"`
+}
+
+// detokenizeBatchRequest is the body of POST /detokenize/batch.
+type detokenizeBatchRequest struct {
+	Tokens  []string `json:"tokens" strict:"required"`
+	Purpose string   `json:"purpose"`
+}
+
+func (h *Handler) detokenize(x *exchange) {
+	var req detokenizeRequest
+	if p := x.decode(&req); p.failed() {
+		x.auditRequestProblem(p)
+		x.fail(p)
+		return
+	}
+	purpose, p := x.purpose(req.Purpose)
+	if p.failed() {
+		x.auditRequestProblem(p)
+		x.fail(p)
+		return
+	}
+
+	value, err := h.vault.Detokenize(x.r.Context(), req.Token)
+	p = vaultProblem(err)
+	x.audit(req.Token, -1, p.code, purpose)
+	if p.failed() {
+		x.fail(p)
+		return
+	}
+
+	x.outcome = codeOK
+	x.writeJSON(http.StatusOK, func(dst []byte) []byte { return appendData(dst, value) })
+	clear(value)
+}
+
+// detokenizeBatch detokenizes the tokens in order, one audit record each.
+// Reads do not wait for the disk, so unlike tokenizeBatch it runs them on
+// the request's goroutine, which keeps the audit records in request order.
+func (h *Handler) detokenizeBatch(x *exchange) {
+	var req detokenizeBatchRequest
+	if p := x.decode(&req); p.failed() {
+		x.auditRequestProblem(p)
+		x.fail(p)
+		return
+	}
+	purpose, p := x.purpose(req.Purpose)
+	if p.failed() {
+		x.auditRequestProblem(p)
+		x.fail(p)
+		return
+	}
+	if len(req.Tokens) > h.maxBatchItems {
+		p := h.tooManyItems(len(req.Tokens))
+		x.auditRequestProblem(p)
+		x.fail(p)
+		return
+	}
+
+	results := make([]itemResult, len(req.Tokens))
+	for i, token := range req.Tokens {
+		value, p := h.detokenizeItem(x, token)
+		x.audit(token, i, p.code, purpose)
+		results[i] = itemResult{data: value, problem: p}
+	}
+
+	x.writeBatch(results, func(dst []byte, r *itemResult) []byte { return appendData(dst, r.data) })
+	for i := range results {
+		clear(results[i].data)
+	}
+}
+
+// detokenizeItem detokenizes one batch item. It recovers a panic, so that
+// the panic fails only this item.
+func (h *Handler) detokenizeItem(x *exchange, token string) (value []byte, p problem) {
+	defer func() {
+		if v := recover(); v != nil {
+			value, p = nil, problem{code: codeInternal, err: fmt.Errorf("detokenize panicked: %v", v)}
+		}
+	}()
+	value, err := h.vault.Detokenize(x.r.Context(), token)
+	return value, vaultProblem(err)
+}

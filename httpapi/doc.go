@@ -1,0 +1,155 @@
+// Package httpapi serves a tokenvault.Vault over HTTP as an http.Handler,
+// with API keys, audit records and Prometheus metrics. It keeps the contract
+// of the Python service that tokenvault replaces: the same paths, JSON
+// fields and success bodies, byte for byte.
+//
+//	h, err := httpapi.New(httpapi.Config{Vault: v, Keys: keys, Audit: audit})
+//	http.ListenAndServe("127.0.0.1:5001", h)
+//
+// # Endpoints
+//
+// Request bodies are JSON objects with Content-Type application/json, and
+// are decoded strictly: unknown fields, duplicate keys, keys that differ
+// only in case, null, values of the wrong type, invalid UTF-8 and escaped
+// lone surrogates are rejected.
+//
+//	POST /tokenize           {"data"} -> {"token"}
+//	POST /tokenize/batch     {"items": [tokenize bodies]} -> {"results": [...]}
+//	POST /detokenize         {"token"} -> {"data"}
+//	POST /detokenize/batch   {"tokens": [...]} -> {"results": [...]}
+//	POST /suspend            {"token"} -> {"message": "Token suspended successfully"}
+//	POST /activate           {"token"} -> {"message": "Token activated successfully"}
+//	POST /close              {"token"} -> {"message": "Token closed successfully"}
+//	GET  /tokens/{token}     state, metadata and history; never the value
+//	GET  /healthz            {"status": "ok"}
+//	GET  /readyz             {"status": "ok"}, or 503 while draining or when the vault fails
+//	GET  /metrics            Prometheus text format
+//
+// POST /tokenize takes "data", which is required, and these optional fields:
+//
+//   - "type": "data" (the default) tokenizes the UTF-8 bytes of "data", and
+//     "card" validates a card number and tokenizes its digits.
+//   - "format": "opaque", "card" or "card-first-six". The card formats need
+//     type card.
+//   - "deterministic" (a boolean) and "scope" (a string, which needs
+//     deterministic).
+//   - "expires_in": a Go duration such as "720h", or "never". Zero and
+//     negative durations are rejected.
+//   - "allow_non_luhn" (a boolean, which needs type card).
+//
+// POST /detokenize returns the value as the string "data". A value that is
+// not valid UTF-8, which only the Go API can store, comes back as
+// "data_base64" in standard base64 instead.
+//
+// The lifecycle routes take an optional "reason", recorded in the token's
+// history with the API key's id as the actor. Repeating a change succeeds,
+// but a closed token cannot change again.
+//
+// Detokenize and lifecycle requests take an optional "purpose" for the audit
+// record, at most 256 bytes. Without it, the X-Purpose header is used.
+//
+// A batch returns 200 with one result per item, in request order: a success
+// object ({"token"}, or {"data"}/{"data_base64"}) or an error object with
+// the code that the single-item route would give. One bad value fails only
+// its item. A body that does not decode fails the whole batch with 400, as
+// does a bad purpose, and a batch of more than Config.MaxBatchItems items
+// fails with 413 too_many_items.
+//
+// GET /tokens/{token} needs the lifecycle or detokenize role and returns
+// the JSON of tokenvault.TokenInfo.MarshalJSON, as the command's inspect
+// prints it. /healthz, /readyz and /metrics need no API key.
+//
+// # Errors
+//
+// Errors are JSON objects {"error": message, "code": code} with
+// Content-Type application/json. Codes are stable, while messages are for
+// people and may change. No message contains a value from the request: a card
+// number sent where a token belongs does not come back.
+//
+//	status  code                    when
+//	400     invalid_json            the body is not one JSON object
+//	400     trailing_data           bytes follow the JSON object
+//	400     unknown_field           a field the endpoint does not take, such as "Data"
+//	                                for "data" (names are case-sensitive)
+//	400     duplicate_field         a field twice, or a field followed by a key that
+//	                                differs from it only in case
+//	400     missing_field           a required field ("data", "token", "items", "tokens") is absent
+//	400     null_value              null anywhere in the body
+//	400     invalid_type            a value of the wrong JSON type, such as a number for "data"
+//	400     invalid_utf8            invalid UTF-8, or an escaped lone surrogate, in a string
+//	400     incomplete_body         the body could not be read to its end
+//	400     invalid_card_number     type card and "data" is not a valid card number
+//	400     invalid_data            type data and "data" is empty or over 64 KiB
+//	400     invalid_option          an invalid type, format, scope, expires_in,
+//	                                allow_non_luhn, reason or purpose
+//	401     unauthorized            no valid "Authorization: Bearer SECRET"; the response
+//	                                has "WWW-Authenticate: Bearer"
+//	403     forbidden               the API key lacks the route's role
+//	404     token_not_found         unknown, malformed or altered token: one identical
+//	                                body, {"error":"Token not found","code":"token_not_found"}
+//	404     not_found               no such endpoint
+//	405     method_not_allowed      wrong method; the Allow header lists the right ones
+//	409     token_suspended         detokenize of a suspended token
+//	409     token_closed            detokenize of a closed token, or suspend or activate of one
+//	410     token_expired           detokenize of an expired token
+//	413     body_too_large          the body is over Config.MaxBodyBytes
+//	413     too_many_items          a batch has over Config.MaxBatchItems items
+//	415     unsupported_media_type  Content-Type is not application/json, or names
+//	                                a charset other than UTF-8
+//	500     internal_error          an unexpected failure, logged to Config.Log with
+//	                                the request id
+//	503     unavailable             the vault is closed or, on /readyz, fails
+//	503     draining                /readyz after SetDraining
+//	503     canceled                the request's context ended before the vault
+//	                                finished, usually because the client hung up
+//
+// The checks run in this order: path (404), method (405), API key (401, 403),
+// Content-Type (415), body size (413), decoding (400), then the vault.
+//
+// # API keys
+//
+// Every route but /healthz, /readyz and /metrics needs the header
+// "Authorization: Bearer SECRET" with a key that Config.Keys authenticates.
+// The tokenize role allows /tokenize and /tokenize/batch, detokenize allows
+// /detokenize and /detokenize/batch, lifecycle allows /suspend, /activate
+// and /close, and GET /tokens/{token} needs lifecycle or detokenize. The
+// admin role allows everything. With Config.NoAuth every request acts as an
+// admin key whose id is empty.
+//
+// # Request ids
+//
+// A request's X-Request-Id header is used if it is 1 to 64 characters of
+// [A-Za-z0-9._-]; otherwise the handler makes a random one. Either way the
+// response carries it in X-Request-Id, and audit and log records name it.
+//
+// # Audit
+//
+// Config.Audit gets one Info record for each token of a detokenize request
+// (each batch item, with its index as "item") and for each lifecycle
+// request, and one for each request to those routes that is rejected before
+// any token is looked at: a 401 or 403, or a body or purpose that is
+// invalid. The message is the action (detokenize, suspend, activate or
+// close), and the attributes are request_id, key_id, route (the route
+// pattern), token, outcome ("ok" or the error code) and purpose. Records
+// never contain a value. A token string that no vault could have issued,
+// such as a card number that passes the Luhn check, is written as
+// "[redacted]".
+//
+// # Metrics
+//
+// The handler registers tokenvault_http_requests_total and
+// tokenvault_http_request_duration_seconds, both labeled with route (the
+// route pattern, such as "/tokens/{token}", or "unmatched") and code ("ok"
+// or the error code), so the number of series is bounded whatever clients
+// send. A batch counts as one request with code "ok".
+//
+// # Caveats
+//
+// The body of a batch is decoded as a whole, so a structural error in one
+// item, such as a missing "data", rejects the batch; only errors about
+// values are per item.
+//
+// The handler sets no timeouts: the http.Server must (ReadHeaderTimeout,
+// ReadTimeout, WriteTimeout), since a slow client holds a goroutine and a
+// buffer of up to MaxBodyBytes.
+package httpapi

@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/tokenvault/tokenvault"
+)
+
+// lifecycleRequest is the body of POST /suspend, /activate and /close.
+type lifecycleRequest struct {
+	Token   string `json:"token" strict:"required"`
+	Reason  string `json:"reason"`
+	Purpose string `json:"purpose"`
+}
+
+// Success messages of the lifecycle routes, as the old Python service wrote
+// them.
+const (
+	messageSuspended = "Token suspended successfully"
+	messageActivated = "Token activated successfully"
+	messageClosed    = "Token closed successfully"
+)
+
+// changeState serves POST /suspend, /activate and /close. The API key's id
+// is the change's actor and the body's reason its reason.
+func (h *Handler) changeState(x *exchange, to tokenvault.State) {
+	var req lifecycleRequest
+	if p := x.decode(&req); p.failed() {
+		x.auditRequestProblem(p)
+		x.fail(p)
+		return
+	}
+	purpose, p := x.purpose(req.Purpose)
+	if p.failed() {
+		x.auditRequestProblem(p)
+		x.fail(p)
+		return
+	}
+
+	ctx := x.r.Context()
+	opts := [2]tokenvault.ChangeOption{tokenvault.WithReason(req.Reason), tokenvault.WithActor(x.key.ID)}
+	var err error
+	var message string
+	switch to {
+	case tokenvault.StateSuspended:
+		err, message = h.vault.SuspendToken(ctx, req.Token, opts[:]...), messageSuspended
+	case tokenvault.StateActive:
+		err, message = h.vault.ActivateToken(ctx, req.Token, opts[:]...), messageActivated
+	default:
+		err, message = h.vault.CloseToken(ctx, req.Token, opts[:]...), messageClosed
+	}
+	p = vaultProblem(err)
+	x.audit(req.Token, -1, p.code, purpose)
+	if p.failed() {
+		x.fail(p)
+		return
+	}
+
+	x.outcome = codeOK
+	x.writeJSON(http.StatusOK, func(dst []byte) []byte { return appendMessage(dst, message) })
+}
+
+// tokenInfo serves GET /tokens/{token} with TokenInfo's JSON: the state,
+// metadata and history, never the value.
+func (h *Handler) tokenInfo(x *exchange, token string) {
+	info, err := h.vault.Inspect(x.r.Context(), token)
+	if p := vaultProblem(err); p.failed() {
+		x.fail(p)
+		return
+	}
+	data, err := info.MarshalJSON()
+	if err != nil {
+		x.fail(problem{code: codeInternal, err: err})
+		return
+	}
+
+	x.outcome = codeOK
+	x.writeJSON(http.StatusOK, func(dst []byte) []byte { return append(dst, data...) })
+}
