@@ -10,6 +10,8 @@
 //	tokenvault inspect TOKEN
 //	tokenvault rewrap [--batch N]
 //	tokenvault compact
+//	tokenvault serve [--addr HOST:PORT] [--api-keys PATH] [--tls-cert FILE --tls-key FILE]
+//	tokenvault apikey create --role ROLE[,ROLE] [--name NAME] | list | revoke ID
 //	tokenvault help [COMMAND]
 //
 // # Keys
@@ -47,7 +49,9 @@
 //
 // # Output
 //
-// Only detokenize writes values (on standard output), and only keygen without
-// --out writes keys (on standard output). No other output, and no error
-// message, contains a card number, a value or a key.
+// Only detokenize writes values (on standard output). Only keygen without
+// --out writes keys (on standard output), apikey create writes the new API
+// key's secret (on standard output), and serve writes the secret of the admin
+// key it creates on first start (on standard error, once). No other output,
+// and no error message, contains a card number, a value, a key or a secret.
 package main

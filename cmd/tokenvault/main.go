@@ -50,6 +50,8 @@ var commands = []*command{
 	inspectCommand,
 	rewrapCommand,
 	compactCommand,
+	serveCommand,
+	apikeyCommand,
 }
 
 // usageError is an invalid command line. It exits with status 2.
@@ -214,10 +216,11 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-11s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every command but keygen takes its keys from --key-file PATH, else from")
-	fmt.Fprintln(w, "$TOKENVAULT_KEYS and $TOKENVAULT_INDEX_KEY, else from the key file beside the")
+	fmt.Fprintln(w, "Every command that opens the database takes its keys from --key-file PATH, else")
+	fmt.Fprintln(w, "from $TOKENVAULT_KEYS and $TOKENVAULT_INDEX_KEY, else from the key file beside the")
 	fmt.Fprintln(w, "database: its path with the extension replaced by .key, such as ./tokenvault.key")
-	fmt.Fprintln(w, "for ./tokenvault.db. For a new database, tokenize creates that key file.")
+	fmt.Fprintln(w, "for ./tokenvault.db. For a new database, tokenize and serve create that key file.")
+	fmt.Fprintln(w, "apikey works on the API key file only, so it also runs while serve holds the database.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'tokenvault help' for the flags of every command, or 'tokenvault help COMMAND' for one.")
 	fmt.Fprintln(w, "Exit status: 0 on success, 1 when a line or the command failed, 2 for a usage error.")

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/tokenvault/tokenvault"
+	"github.com/tokenvault/tokenvault/apikey"
+	"github.com/tokenvault/tokenvault/httpapi"
+)
+
+// Environment variables and defaults for the flags of serve.
+const (
+	envAddr                = "TOKENVAULT_ADDR"
+	envAuditLog            = "TOKENVAULT_AUDIT_LOG"
+	envTLSCert             = "TOKENVAULT_TLS_CERT"
+	envTLSKey              = "TOKENVAULT_TLS_KEY"
+	defaultAddr            = "127.0.0.1:5001"
+	defaultShutdownTimeout = 15 * time.Second
+)
+
+// Limits of the HTTP server. A request body is JSON of at most the handler's
+// MaxBodyBytes (1 MiB by default), so readTimeout accepts clients that send
+// about 35 KB/s or more. A slower client would hold a goroutine and a buffer.
+const (
+	// readHeaderTimeout bounds the time to send the request line and
+	// headers, which is what a slowloris client stretches.
+	readHeaderTimeout = 5 * time.Second
+	// readTimeout bounds reading a whole request, body included.
+	readTimeout = 30 * time.Second
+	// writeTimeout bounds the time from the end of the request headers to
+	// the end of the response, so it covers the vault operation too.
+	writeTimeout = 30 * time.Second
+	// idleTimeout closes a keep-alive connection that sends no request.
+	idleTimeout = 2 * time.Minute
+	// maxHeaderBytes is 16 KiB: an Authorization header and the usual
+	// headers need far less than net/http's default of 1 MiB.
+	maxHeaderBytes = 16 << 10
+)
+
+var serveCommand = &command{
+	name:     "serve",
+	synopsis: "[--addr HOST:PORT] [--api-keys PATH] [--audit-log PATH] [--tls-cert FILE --tls-key FILE] [flags]",
+	summary:  "Serve the vault over HTTP, with API keys, until SIGINT or SIGTERM.",
+	details: `
+serve opens the vault as tokenize does, creating the database and its key file
+on the first run, and serves the HTTP API of package
+github.com/tokenvault/tokenvault/httpapi: POST /tokenize, /detokenize,
+/suspend, /activate, /close, /tokenize/batch and /detokenize/batch,
+GET /tokens/{token}, /healthz, /readyz and /metrics.
+
+Every request but /healthz, /readyz and /metrics needs the header
+"Authorization: Bearer SECRET" with an API key whose roles allow it. When the
+API key file has no valid key, serve creates an admin key and prints its
+secret on standard error, this once only: the file keeps only a hash. Manage
+keys with 'tokenvault apikey create|list|revoke', also while serve runs.
+--no-auth turns authentication off, and serve accepts it only on a loopback
+address (127.0.0.0/8, ::1 or localhost).
+
+serve writes its logs as JSON lines on standard error, and an audit record
+for each detokenized token, each lifecycle change and each rejected request
+on those routes to --audit-log. Neither contains a value, and only the notice
+of a new admin key contains a secret.
+
+Timeouts: 5s to read the request headers, 30s to read the whole request, 30s
+to write the response, and 2m for an idle keep-alive connection. Request
+headers are limited to 16 KiB.
+
+On SIGINT or SIGTERM, serve reports not ready on /readyz, stops accepting
+connections, waits up to --shutdown-timeout for requests in flight, closes the
+database and exits with status 0. A second signal ends the process at once.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		cfg := &serveConfig{vault: addVaultFlags(fs)}
+		fs.StringVar(&cfg.addr, "addr", "", "listen on `HOST:PORT` (default $"+envAddr+", or "+defaultAddr+" if it is unset); port 0 picks a free port")
+		fs.StringVar(&cfg.apiKeys, "api-keys", "", "read API keys from the file at `PATH` (default $"+envAPIKeyFile+", or the database path with its extension replaced by "+apiKeysExt+")")
+		fs.StringVar(&cfg.auditLog, "audit-log", "", "append audit records to the file at `PATH`, created with mode 0600, or \"-\" for standard error (default $"+envAuditLog+", or standard error)")
+		fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with the PEM certificate chain in `FILE` (default $"+envTLSCert+"); needs --tls-key")
+		fs.StringVar(&cfg.tlsKey, "tls-key", "", "serve HTTPS with the PEM private key in `FILE` (default $"+envTLSKey+"); needs --tls-cert")
+		fs.BoolVar(&cfg.noAuth, "no-auth", false, "accept requests without an API key; allowed only on a loopback address")
+		fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT or SIGTERM, wait at most `DURATION` for requests in flight")
+
+		return func(ctx context.Context, s streams, args []string) error {
+			if len(args) > 0 {
+				return usagef("unexpected argument %s: serve takes no arguments", quoteArg(args[0]))
+			}
+			if err := cfg.resolve(); err != nil {
+				return err
+			}
+			return runServe(ctx, s, cfg)
+		}
+	},
+}
+
+// serveConfig holds the settings of serve, from flags and the environment.
+type serveConfig struct {
+	vault           *vaultFlags
+	addr            string
+	apiKeys         string
+	auditLog        string
+	tlsCert         string
+	tlsKey          string
+	noAuth          bool
+	shutdownTimeout time.Duration
+}
+
+// resolve fills the settings that no flag set from the environment and the
+// defaults, and checks them. Every error is a usage error.
+func (c *serveConfig) resolve() error {
+	c.addr = flagOrEnv(c.addr, envAddr, defaultAddr)
+	c.apiKeys = apiKeyPath(c.apiKeys, c.vault.dbPath())
+	c.auditLog = flagOrEnv(c.auditLog, envAuditLog, "-")
+	c.tlsCert = flagOrEnv(c.tlsCert, envTLSCert, "")
+	c.tlsKey = flagOrEnv(c.tlsKey, envTLSKey, "")
+
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		return usagef("invalid --addr %s: expected HOST:PORT, such as %s", quoteArg(c.addr), defaultAddr)
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together: pass both to serve HTTPS, or neither to serve HTTP")
+	}
+	if c.shutdownTimeout <= 0 {
+		return usagef("invalid --shutdown-timeout %s: the duration must be positive", c.shutdownTimeout)
+	}
+	if c.noAuth && !isLoopbackHost(c.addr) {
+		return usagef("--no-auth would serve %s without authentication: it is allowed only on a loopback address (127.0.0.0/8, ::1 or localhost)", quoteArg(c.addr))
+	}
+	return nil
+}
+
+// flagOrEnv returns value if a flag set it, else the environment variable
+// env if it is set, else def.
+func flagOrEnv(value, env, def string) string {
+	if value != "" {
+		return value
+	}
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+// runServe serves the vault until ctx is done, then shuts down. It returns
+// nil only after a clean shutdown.
+func runServe(ctx context.Context, s streams, cfg *serveConfig) error {
+	stderr := &syncWriter{w: s.stderr}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	fail := func(msg string, err error, attrs ...any) error {
+		logger.Error(msg, append(attrs, "error", errorText(err))...)
+		return errReported
+	}
+
+	var tlsConfig *tls.Config
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return fail("load TLS certificate failed", err, "tls_cert", cfg.tlsCert, "tls_key", cfg.tlsKey)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	// Listen before creating any file, so that a busy port or a --no-auth
+	// address that is not loopback after all leaves nothing behind.
+	ln, err := listen(ctx, cfg)
+	if err != nil {
+		var usage *usageError
+		if errors.As(err, &usage) {
+			return err
+		}
+		return fail("listen failed", err, "address", cfg.addr)
+	}
+	defer ln.Close()
+
+	audit, closeAudit, err := openAuditLog(cfg.auditLog, stderr, logger)
+	if err != nil {
+		return fail("open audit log failed", err, "audit_log", cfg.auditLog)
+	}
+	defer closeAudit()
+
+	dbPath := cfg.vault.dbPath()
+	vault, err := cfg.vault.open(stderr, true)
+	if err != nil {
+		return fail("open vault failed", err, "db", dbPath)
+	}
+	handler, err := newServeHandler(stderr, logger, audit, vault, cfg)
+	if err != nil {
+		if closeErr := vault.Close(); closeErr != nil {
+			logger.Error("close vault failed", "db", dbPath, "error", errorText(closeErr))
+		}
+		return fail("start HTTP handler failed", err, "db", dbPath, "api_keys", cfg.apiKeys)
+	}
+
+	srv := newHTTPServer(handler, tlsConfig, logger)
+	served := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			served <- srv.ServeTLS(ln, "", "")
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	startAttrs := []any{"address", ln.Addr().String(), "tls", tlsConfig != nil, "db", dbPath, "auth", !cfg.noAuth, "audit_log", auditLogName(cfg.auditLog)}
+	if !cfg.noAuth {
+		startAttrs = append(startAttrs, "api_keys", cfg.apiKeys)
+	}
+	logger.Info("listening", startAttrs...)
+
+	select {
+	case err := <-served:
+		// Serve returns before Shutdown only when accepting failed.
+		logger.Error("serve failed", "address", ln.Addr().String(), "error", err.Error())
+		srv.Close()
+		if closeErr := vault.Close(); closeErr != nil {
+			logger.Error("close vault failed", "db", dbPath, "error", errorText(closeErr))
+		}
+		return errReported
+	case <-ctx.Done():
+	}
+	return shutdown(logger, srv, served, handler, vault, cfg, context.Cause(ctx))
+}
+
+// newHTTPServer returns the server for handler, with the limits above.
+func newHTTPServer(handler http.Handler, tlsConfig *tls.Config, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		// net/http logs TLS handshake failures and the panics it recovers
+		// here, so they go to the JSON log too.
+		// NOTE: these lines are not rate-limited, so a client that fails
+		// handshakes in a loop adds one line per attempt.
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// shutdown stops srv after a signal: it marks the handler as draining, stops
+// accepting connections, waits up to cfg.shutdownTimeout for requests in
+// flight and closes the vault. It returns nil only if every step succeeded.
+func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handler *httpapi.Handler, vault *tokenvault.Vault, cfg *serveConfig, cause error) error {
+	logger.Info("shutting down", "reason", cause.Error(), "timeout", cfg.shutdownTimeout.String())
+	handler.SetDraining()
+
+	clean := true
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		// Requests still running lose their connections, but the vault
+		// below waits for their operations before it closes.
+		logger.Error("requests in flight did not finish before the shutdown timeout, so serve closed their connections", "timeout", cfg.shutdownTimeout.String(), "error", err.Error())
+		srv.Close()
+		clean = false
+	} else {
+		logger.Info("stopped accepting connections and finished the requests in flight")
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("serve failed", "error", err.Error())
+		clean = false
+	}
+
+	dbPath := cfg.vault.dbPath()
+	if err := vault.Close(); err != nil {
+		logger.Error("close vault failed", "db", dbPath, "error", errorText(err))
+		return errReported
+	}
+	logger.Info("closed vault", "db", dbPath)
+	if !clean {
+		return errReported
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// newServeHandler returns the HTTP handler over vault. With authentication
+// on, it opens the API key file and creates the first admin key if the file
+// has no valid key.
+func newServeHandler(stderr io.Writer, logger, audit *slog.Logger, vault *tokenvault.Vault, cfg *serveConfig) (*httpapi.Handler, error) {
+	// A nil Registry gets the Go and process collectors besides the
+	// handler's metrics.
+	hc := httpapi.Config{Vault: vault, NoAuth: cfg.noAuth, Audit: audit, Log: logger}
+
+	if !cfg.noAuth {
+		keys, err := apikey.Open(cfg.apiKeys)
+		if err != nil {
+			return nil, err
+		}
+		if err := ensureAdminKey(stderr, logger, keys, cfg.apiKeys); err != nil {
+			return nil, err
+		}
+		hc.Keys = keys
+	}
+	return httpapi.New(hc)
+}
+
+// ensureAdminKey creates an admin key in keys if it has no valid key, and
+// prints its secret on stderr. This is the only time the secret is shown,
+// because the file keeps only its hash.
+func ensureAdminKey(stderr io.Writer, logger *slog.Logger, keys *apikey.File, path string) error {
+	list, err := keys.List()
+	if err != nil {
+		return err
+	}
+	for _, k := range list {
+		if k.Revoked.IsZero() {
+			return nil
+		}
+	}
+
+	secret, key, err := keys.Create("initial admin", []apikey.Role{apikey.RoleAdmin})
+	if err != nil {
+		return fmt.Errorf("create the initial admin API key: %w", err)
+	}
+	logger.Warn("created an admin API key because the API key file had no valid key", "api_keys", path, "key_id", key.ID)
+	fmt.Fprintf(stderr, `
+tokenvault serve: created an admin API key, id %s, because the API key
+  file %s had no valid key. Its secret is shown only this once,
+  because the file keeps only its hash. Store it now, and send it with each
+  request as the header
+
+      Authorization: Bearer %s
+
+  Then create keys with only the roles each client needs with 'tokenvault
+  apikey create', and revoke this one with 'tokenvault apikey revoke %s'.
+
+`, key.ID, path, secret, key.ID)
+	return nil
+}
