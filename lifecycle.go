@@ -3,6 +3,8 @@ package tokenvault
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -54,6 +56,7 @@ func ParseState(s string) (State, error) {
 // reason and the actor the caller gave. It never holds the token's value.
 type Change struct {
 	Revision uint64    // the record's revision after the change, set by the Store
+	Type     EventType // what happened; the outbox event gets the same type
 	From     State     // state before the change
 	To       State     // state after the change
 	Reason   string    // free text from the caller, may be empty
@@ -80,33 +83,57 @@ func WithActor(actor string) ChangeOption {
 	return func(c *Change) { c.Actor = actor }
 }
 
+// LocalParty is the party of SuspendToken and ActivateToken, next to the
+// senders of inbound notifications, in Record.Suspenders.
+const LocalParty = "vault"
+
 // SuspendToken moves an active token to suspended, so that Detokenize returns
-// ErrSuspended until ActivateToken. Suspending a suspended token succeeds and
-// records nothing. A closed token returns a *TransitionError that wraps
-// ErrClosed; an unknown token returns ErrNotFound.
+// ErrSuspended until ActivateToken. Suspending a token that this vault has
+// already suspended succeeds and records nothing; suspending one that only
+// other parties (senders of inbound notifications) hold adds this vault's
+// suspension. A closed token returns a *TransitionError that wraps ErrClosed;
+// an unknown token returns ErrNotFound.
 func (v *Vault) SuspendToken(ctx context.Context, token string, opts ...ChangeOption) error {
-	return v.transition(ctx, token, StateSuspended, opts)
+	return v.transition(ctx, token, StateSuspended, LocalParty, opts)
 }
 
-// ActivateToken moves a suspended token back to active. Activating an active
-// token succeeds and records nothing. Errors are as for SuspendToken.
+// ActivateToken lifts this vault's suspension of a token. The token becomes
+// active unless other parties still hold their own suspensions: then it stays
+// suspended and ActivateToken returns a *StillSuspendedError, which wraps
+// ErrSuspended and names them. Activating an active token succeeds and
+// records nothing. Other errors are as for SuspendToken.
 func (v *Vault) ActivateToken(ctx context.Context, token string, opts ...ChangeOption) error {
-	return v.transition(ctx, token, StateActive, opts)
+	return v.transition(ctx, token, StateActive, LocalParty, opts)
 }
 
-// CloseToken moves an active or suspended token to closed, which is final: the
-// ciphertext is deleted from the record (crypto-shredding), the fingerprint is
-// removed, and the token remains as a tombstone that Detokenize answers with
-// ErrClosed. Closing a closed token succeeds and records nothing. A store may
-// keep the old copy in free space until it is reused; Compact removes it.
+// CloseToken moves an active or suspended token to closed, which is final
+// whoever holds suspensions: the ciphertext is deleted from the record
+// (crypto-shredding), the fingerprint is removed, and the token remains as a
+// tombstone that Detokenize answers with ErrClosed. Closing a closed token
+// succeeds and records nothing. A store may keep the old copy in free space
+// until it is reused; Compact removes it.
 func (v *Vault) CloseToken(ctx context.Context, token string, opts ...ChangeOption) error {
-	return v.transition(ctx, token, StateClosed, opts)
+	return v.transition(ctx, token, StateClosed, LocalParty, opts)
 }
+
+// StillSuspendedError is returned by ActivateToken when the vault's own
+// suspension is lifted but other parties still hold theirs.
+type StillSuspendedError struct {
+	Token   string
+	Parties []string // the parties that still hold a suspension, sorted
+}
+
+func (e *StillSuspendedError) Error() string {
+	return fmt.Sprintf("tokenvault: token %s stays suspended by %s", e.Token, strings.Join(e.Parties, ", "))
+}
+
+// Unwrap returns ErrSuspended: the token cannot be detokenized.
+func (e *StillSuspendedError) Unwrap() error { return ErrSuspended }
 
 // transition applies a lifecycle change as one compare-and-set in the store:
 // the decision is made on the record read inside the store's transaction, so
 // concurrent changes serialize and the history stays a valid path.
-func (v *Vault) transition(ctx context.Context, token string, to State, opts []ChangeOption) error {
+func (v *Vault) transition(ctx context.Context, token string, to State, party string, opts []ChangeOption) error {
 	var change Change
 	for _, opt := range opts {
 		opt(&change)
@@ -124,37 +151,97 @@ func (v *Vault) transition(ctx context.Context, token string, to State, opts []C
 	if !plausibleToken(token) {
 		return ErrNotFound
 	}
-	_, err = v.store.Update(ctx, token, func(rec *Record) (*Change, error) {
-		return applyTransition(rec, to, change, v.now())
+	rec, err := v.store.Update(ctx, token, func(rec *Record) (*Change, error) {
+		return applyTransition(rec, to, party, change, v.now())
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if to == StateActive && rec.State == StateSuspended {
+		return &StillSuspendedError{Token: token, Parties: rec.Suspenders}
+	}
+	return nil
 }
 
-// applyTransition changes rec to the state to and returns the history entry,
-// or nil when rec is already in that state. It must stay free of side
-// effects, because a store may call it more than once.
-func applyTransition(rec *Record, to State, change Change, now time.Time) (*Change, error) {
+// applyTransition moves rec toward the state to on behalf of party and
+// returns the history entry, or nil when nothing changes. A suspension is
+// held per party: rec becomes active only when no party holds one. It must
+// stay free of side effects, because a store may call it more than once.
+func applyTransition(rec *Record, to State, party string, change Change, now time.Time) (*Change, error) {
 	from := rec.State
-	if from == to {
-		return nil, nil
-	}
 	if from == StateClosed {
+		if to == StateClosed {
+			return nil, nil
+		}
 		return nil, &TransitionError{Token: rec.Token, From: from, To: to}
 	}
+	if from == StateSuspended && len(rec.Suspenders) == 0 {
+		// A record suspended before suspensions were kept per party.
+		rec.Suspenders = []string{LocalParty}
+	}
 
-	rec.State = to
-	rec.Updated = now
-	if to == StateClosed {
+	switch to {
+	case StateSuspended:
+		added := false
+		rec.Suspenders, added = insertSorted(rec.Suspenders, party)
+		if !added {
+			return nil, nil
+		}
+		change.Type = EventSuspended
+
+	case StateActive:
+		removed := false
+		rec.Suspenders, removed = removeSorted(rec.Suspenders, party)
+		if !removed {
+			return nil, nil
+		}
+		if len(rec.Suspenders) > 0 {
+			to = StateSuspended
+			change.Type = EventSuspensionLifted
+		} else {
+			change.Type = EventActivated
+		}
+
+	case StateClosed:
+		rec.Suspenders = nil
 		rec.Ciphertext = nil
 		rec.KeyID = ""
 		rec.Fingerprint = nil
 		rec.DeterministicKey = nil
+		change.Type = EventClosed
+
+	default:
+		return nil, fmt.Errorf("tokenvault: invalid target state %s", to)
 	}
 
+	rec.State = to
+	rec.Updated = now
 	change.From = from
 	change.To = to
 	change.Time = now
 	return &change, nil
+}
+
+// insertSorted adds s to the sorted list, reporting whether it was absent.
+func insertSorted(list []string, s string) ([]string, bool) {
+	i, found := slices.BinarySearch(list, s)
+	if found {
+		return list, false
+	}
+	return slices.Insert(list, i, s), true
+}
+
+// removeSorted removes s from the sorted list, reporting whether it was there.
+func removeSorted(list []string, s string) ([]string, bool) {
+	i, found := slices.BinarySearch(list, s)
+	if !found {
+		return list, false
+	}
+	list = slices.Delete(list, i, i+1)
+	if len(list) == 0 {
+		list = nil
+	}
+	return list, true
 }
 
 func validateChange(c *Change) error {

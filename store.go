@@ -38,8 +38,15 @@ import (
 // writes the record, its index changes and the history entry in one
 // transaction, after reading the record inside that transaction, which makes
 // it a compare-and-set. ReplaceCiphertexts applies each of its swaps in one
-// transaction. An implementation that later adds an outbox of events writes
-// each event in the transaction of the change it describes.
+// transaction.
+//
+// # Outbox
+//
+// Create appends CreatedEvent(rec) to the store's outbox, and Update with a
+// non-nil change appends ChangeEvent(token, change), in the transaction of
+// the change itself: a change is never committed without its event, nor an
+// event without its change. The store numbers events with Seq, from 1,
+// increasing in commit order.
 type Store interface {
 	// Create inserts a new record. It returns ErrTokenExists if rec.Token is
 	// stored, live or closed, and ErrDeterministicKeyExists if another record
@@ -77,6 +84,10 @@ type Store interface {
 	// fingerprint, in token order; it returns an empty slice, not an error,
 	// when there are none.
 	FindByFingerprint(ctx context.Context, fingerprint []byte) ([]string, error)
+
+	// Events returns up to limit outbox events whose Seq is greater than
+	// after, in Seq order; an empty result means there are none yet.
+	Events(ctx context.Context, after uint64, limit int) ([]Event, error)
 
 	// Scan returns up to limit records whose tokens sort after the token
 	// after, in byte order of the tokens; after "" starts at the beginning.
@@ -124,7 +135,41 @@ type Record struct {
 	// value for deterministic tokens, unique among live records; nil for
 	// random tokens and once the token is closed.
 	DeterministicKey []byte
+
+	// Suspenders lists, sorted, the parties whose suspension holds the
+	// token: LocalParty for SuspendToken, or the sender of an inbound
+	// notification. A suspended token becomes active only when the list is
+	// empty.
+	Suspenders []string
+	// Inbound is the state of the inbound notifications applied to the
+	// token.
+	Inbound InboundState
+	// ExpiryRecorded is set once the token's expiry has been written to the
+	// outbox as EventExpired.
+	ExpiryRecorded bool
 }
+
+// InboundState is what a record keeps of the inbound notifications applied to
+// it, so that a notification is applied once and never after a newer one.
+type InboundState struct {
+	// Senders is the last sequence number applied per sender, sorted by
+	// sender.
+	Senders []SenderPosition
+	// Recent is the ids of the most recent applied notifications, oldest
+	// first, at most MaxRecentNotifications.
+	Recent []string
+}
+
+// SenderPosition is the newest notification of one sender applied to a token.
+type SenderPosition struct {
+	Sender   string
+	Sequence uint64
+}
+
+// MaxRecentNotifications bounds InboundState.Recent. A duplicate older than
+// that is still never applied twice, because its sequence number is no
+// newer than the sender's position; it is then reported as stale.
+const MaxRecentNotifications = 64
 
 // Metadata is what a vault keeps about a token besides its value. It is safe
 // to show: at most the first six and last four digits of a card number, which
@@ -194,6 +239,9 @@ func (rec *Record) Clone() *Record {
 	c.Ciphertext = cloneBytes(rec.Ciphertext)
 	c.Fingerprint = cloneBytes(rec.Fingerprint)
 	c.DeterministicKey = cloneBytes(rec.DeterministicKey)
+	c.Suspenders = cloneSlice(rec.Suspenders)
+	c.Inbound.Senders = cloneSlice(rec.Inbound.Senders)
+	c.Inbound.Recent = cloneSlice(rec.Inbound.Recent)
 	return &c
 }
 
@@ -217,6 +265,13 @@ func (rec *Record) LogValue() slog.Value {
 		slog.String("kind", rec.Kind.String()),
 		slog.String("key_id", string(rec.KeyID)),
 	)
+}
+
+func cloneSlice[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append([]T(nil), s...)
 }
 
 func cloneBytes(b []byte) []byte {

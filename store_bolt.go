@@ -28,11 +28,12 @@ var (
 	bucketDeterministic = []byte("deterministic") // deterministic key -> token
 	bucketHistory       = []byte("history")       // len(token) || token || revision -> change
 	bucketMetadata      = []byte("metadata")      // name -> value
+	bucketEvents        = []byte("events")        // seq (uint64 big-endian) -> event
 
 	keySchemaVersion = []byte("version")
 )
 
-var allBuckets = [][]byte{bucketSchema, bucketTokens, bucketFingerprints, bucketDeterministic, bucketHistory, bucketMetadata}
+var allBuckets = [][]byte{bucketSchema, bucketTokens, bucketFingerprints, bucketDeterministic, bucketHistory, bucketMetadata, bucketEvents}
 
 // BoltOptions configures OpenBoltStore. A nil *BoltOptions means defaults.
 type BoltOptions struct {
@@ -232,8 +233,46 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 		if err := tokens.Put(token, value); err != nil {
 			return err
 		}
-		return putIndexes(tx, rec)
+		if err := putIndexes(tx, rec); err != nil {
+			return err
+		}
+		event := CreatedEvent(rec)
+		return appendEvent(tx, &event)
 	})
+}
+
+// appendEvent writes ev to the outbox under the bucket's next sequence
+// number, which bbolt keeps in the transaction, so numbers follow commit
+// order and a rolled-back transaction leaves no gap.
+func appendEvent(tx *bolt.Tx, ev *Event) error {
+	events := tx.Bucket(bucketEvents)
+	seq, err := events.NextSequence()
+	if err != nil {
+		return err
+	}
+	return events.Put(binary.BigEndian.AppendUint64(nil, seq), encodeEvent(ev))
+}
+
+func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Event, error) {
+	events := []Event{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(events) < limit; k, v = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("outbox key has length %d: %w", len(k), ErrIntegrity)
+			}
+			ev, err := decodeEvent(binary.BigEndian.Uint64(k), v)
+			if err != nil {
+				return err
+			}
+			events = append(events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return events, nil
 }
 
 // write runs fn through the commit loop, or returns ErrStoreClosed.
@@ -302,6 +341,10 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 			return err
 		}
 		if err := tx.Bucket(bucketHistory).Put(historyKey(token, rec.Revision), encodeChange(change)); err != nil {
+			return err
+		}
+		event := ChangeEvent(token, change)
+		if err := appendEvent(tx, &event); err != nil {
 			return err
 		}
 		result = rec

@@ -34,7 +34,41 @@ func encodeRecord(rec *Record) []byte {
 	e.ByteSlice(rec.Ciphertext)
 	e.ByteSlice(rec.Fingerprint)
 	e.ByteSlice(rec.DeterministicKey)
+	e.Uvarint(uint64(len(rec.Suspenders)))
+	for _, party := range rec.Suspenders {
+		e.String(party)
+	}
+	e.Uvarint(uint64(len(rec.Inbound.Senders)))
+	for _, pos := range rec.Inbound.Senders {
+		e.String(pos.Sender)
+		e.Uvarint(pos.Sequence)
+	}
+	e.Uvarint(uint64(len(rec.Inbound.Recent)))
+	for _, id := range rec.Inbound.Recent {
+		e.String(id)
+	}
+	e.Byte(boolByte(rec.ExpiryRecorded))
 	return e.Bytes()
+}
+
+// maxListLen bounds the lists decoded from a record, so that a corrupt count
+// cannot make decoding allocate without bound.
+const maxListLen = 4096
+
+// decodeList decodes a count and then that many elements with one.
+func decodeList[T any](d *wire.Decoder, one func() T) []T {
+	n := d.Uvarint()
+	if n > maxListLen {
+		d.Fail()
+	}
+	if n == 0 || n > maxListLen {
+		return nil
+	}
+	list := make([]T, 0, n)
+	for range n {
+		list = append(list, one())
+	}
+	return list
 }
 
 // decodeRecord decodes a value written by encodeRecord. The result shares no
@@ -63,6 +97,12 @@ func decodeRecord(token string, b []byte) (*Record, error) {
 	rec.Ciphertext = d.ByteSlice()
 	rec.Fingerprint = d.ByteSlice()
 	rec.DeterministicKey = d.ByteSlice()
+	rec.Suspenders = decodeList(d, d.String)
+	rec.Inbound.Senders = decodeList(d, func() SenderPosition {
+		return SenderPosition{Sender: d.String(), Sequence: d.Uvarint()}
+	})
+	rec.Inbound.Recent = decodeList(d, d.String)
+	rec.ExpiryRecorded = d.Byte() == 1
 
 	if err := d.Err(); err != nil || !rec.State.Valid() || rec.Kind == 0 || rec.Kind > KindData || rec.Format == 0 || rec.Format > FormatCardFirstSix {
 		return nil, fmt.Errorf("token %s: record does not decode: %w", token, ErrIntegrity)
@@ -70,11 +110,52 @@ func decodeRecord(token string, b []byte) (*Record, error) {
 	return rec, nil
 }
 
+const eventEncodingV1 = 1
+
+// encodeEvent returns the bbolt value of ev; its Seq is the key and its ID is
+// derived from the token and revision.
+func encodeEvent(ev *Event) []byte {
+	e := wire.NewEncoder(64 + len(ev.Token) + len(ev.Reason) + len(ev.Actor))
+	e.Byte(eventEncodingV1)
+	e.String(ev.Token)
+	e.Uvarint(ev.Revision)
+	e.Byte(byte(ev.Type))
+	e.Byte(byte(ev.From))
+	e.Byte(byte(ev.To))
+	e.String(ev.Reason)
+	e.String(ev.Actor)
+	e.Time(ev.Time)
+	return e.Bytes()
+}
+
+func decodeEvent(seq uint64, b []byte) (Event, error) {
+	d := wire.NewDecoder(b)
+	if v := d.Byte(); v != eventEncodingV1 {
+		return Event{}, fmt.Errorf("outbox event %d: encoding version %d: %w", seq, v, ErrIntegrity)
+	}
+
+	ev := Event{Seq: seq}
+	ev.Token = d.String()
+	ev.Revision = d.Uvarint()
+	ev.Type = EventType(d.Byte())
+	ev.From = State(d.Byte())
+	ev.To = State(d.Byte())
+	ev.Reason = d.String()
+	ev.Actor = d.String()
+	ev.Time = d.Time()
+	if err := d.Err(); err != nil || !ev.Type.Valid() || !ev.To.Valid() {
+		return Event{}, fmt.Errorf("outbox event %d does not decode: %w", seq, ErrIntegrity)
+	}
+	ev.ID = EventID(ev.Token, ev.Revision)
+	return ev, nil
+}
+
 func encodeChange(c *Change) []byte {
 	e := wire.NewEncoder(32 + len(c.Reason) + len(c.Actor))
 	e.Byte(changeEncodingV1)
 	e.Byte(byte(c.From))
 	e.Byte(byte(c.To))
+	e.Byte(byte(c.Type))
 	e.String(c.Reason)
 	e.String(c.Actor)
 	e.Time(c.Time)
@@ -90,6 +171,7 @@ func decodeChange(revision uint64, b []byte) (Change, error) {
 	c := Change{Revision: revision}
 	c.From = State(d.Byte())
 	c.To = State(d.Byte())
+	c.Type = EventType(d.Byte())
 	c.Reason = d.String()
 	c.Actor = d.String()
 	c.Time = d.Time()

@@ -19,6 +19,7 @@ type MemoryStore struct {
 	fingerprints  map[string]map[string]struct{} // fingerprint -> tokens
 	deterministic map[string]string              // deterministic key -> token
 	metadata      map[string][]byte
+	events        []Event // the outbox; events[i].Seq == i+1
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -81,6 +82,7 @@ func (s *MemoryStore) Create(ctx context.Context, rec *Record) error {
 	rec = rec.Clone()
 	s.records[rec.Token] = rec
 	s.addIndexes(rec)
+	s.appendEvent(CreatedEvent(rec))
 	return nil
 }
 
@@ -161,7 +163,27 @@ func (s *MemoryStore) Update(ctx context.Context, token string, fn func(rec *Rec
 	s.records[token] = rec
 	s.addIndexes(rec)
 	s.history[token] = append(s.history[token], entry)
+	s.appendEvent(ChangeEvent(token, &entry))
 	return rec.Clone(), nil
+}
+
+func (s *MemoryStore) appendEvent(ev Event) {
+	ev.Seq = uint64(len(s.events)) + 1
+	s.events = append(s.events, ev)
+}
+
+func (s *MemoryStore) Events(ctx context.Context, after uint64, limit int) ([]Event, error) {
+	unlock, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	if after >= uint64(len(s.events)) || limit <= 0 {
+		return []Event{}, nil
+	}
+	end := min(uint64(len(s.events)), after+uint64(limit))
+	return append([]Event{}, s.events[after:end]...), nil
 }
 
 func (s *MemoryStore) History(ctx context.Context, token string) (*Record, []Change, error) {
@@ -293,6 +315,6 @@ func (s *MemoryStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.records, s.history, s.fingerprints, s.deterministic, s.metadata = nil, nil, nil, nil, nil
+	s.records, s.history, s.fingerprints, s.deterministic, s.metadata, s.events = nil, nil, nil, nil, nil, nil
 	return nil
 }

@@ -252,7 +252,7 @@ func (v *Vault) tokenizeDeterministic(ctx context.Context, value []byte, meta Me
 func (v *Vault) closeExpired(ctx context.Context, token string) error {
 	change := Change{Reason: "expired; replaced by a new deterministic token", Actor: "tokenvault"}
 	_, err := v.store.Update(ctx, token, func(rec *Record) (*Change, error) {
-		return applyTransition(rec, StateClosed, change, v.now())
+		return applyTransition(rec, StateClosed, LocalParty, change, v.now())
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil

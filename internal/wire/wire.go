@@ -66,6 +66,10 @@ func (d *Decoder) Err() error {
 
 func (d *Decoder) fail() { d.err = ErrCorrupt; d.buf = nil }
 
+// Fail marks the input corrupt, for a caller that finds a decoded value out of
+// range, such as a list count over its limit.
+func (d *Decoder) Fail() { d.fail() }
+
 func (d *Decoder) Byte() byte {
 	if d.err != nil || len(d.buf) < 1 {
 		d.fail()
