@@ -40,7 +40,9 @@ var (
 
 	// ErrInvalidOption is returned, wrapped with the reason, when a tokenize or
 	// lifecycle option is invalid: a zero or negative expiry, a scope or reason
-	// that is too long, or a format that does not fit the value.
+	// that is too long, or a format that does not fit the value. It is also
+	// returned when a field of a Notification other than its card number is
+	// invalid, or when a reissue does not fit its token.
 	ErrInvalidOption = errors.New("tokenvault: invalid option")
 
 	// ErrTokenSpaceExhausted is returned by TokenizeCard when every attempt to
@@ -67,6 +69,11 @@ var (
 	// ErrIntegrity is returned when a stored record fails authentication: its
 	// ciphertext was altered or moved from another record in the store.
 	ErrIntegrity = errors.New("tokenvault: stored record failed its integrity check")
+
+	// ErrSubscriberRunning is returned, wrapped with the name, by Subscribe
+	// when another Subscribe call with the same name is running in the
+	// vault.
+	ErrSubscriberRunning = errors.New("tokenvault: a subscriber with this name is already running")
 )
 
 // Errors returned by Store implementations. The Vault translates them; users

@@ -157,6 +157,7 @@ func (v *Vault) transition(ctx context.Context, token string, to State, party st
 	if err != nil {
 		return err
 	}
+	v.notifyWritten()
 	if to == StateActive && rec.State == StateSuspended {
 		return &StillSuspendedError{Token: token, Parties: rec.Suspenders}
 	}

@@ -155,8 +155,8 @@ type InboundState struct {
 	// Senders is the last sequence number applied per sender, sorted by
 	// sender.
 	Senders []SenderPosition
-	// Recent is the ids of the most recent applied notifications, oldest
-	// first, at most MaxRecentNotifications.
+	// Recent is the most recent applied notifications, oldest first, at
+	// most MaxRecentNotifications, each as its sender, ':' and its id.
 	Recent []string
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -256,6 +257,9 @@ func appendEvent(tx *bolt.Tx, ev *Event) error {
 func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Event, error) {
 	events := []Event{}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if after == math.MaxUint64 {
+			return nil // after+1 would wrap around to the first event
+		}
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(events) < limit; k, v = c.Next() {
 			if len(k) != 8 {

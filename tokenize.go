@@ -257,7 +257,11 @@ func (v *Vault) closeExpired(ctx context.Context, token string) error {
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	v.notifyWritten()
+	return nil
 }
 
 // create stores value under a new random token, drawing again when the token
@@ -289,6 +293,7 @@ func (v *Vault) create(ctx context.Context, value []byte, meta Metadata, fingerp
 		if err != nil {
 			return "", err
 		}
+		v.notifyWritten()
 		return token, nil
 	}
 	return "", ErrTokenSpaceExhausted

@@ -22,6 +22,8 @@ type Vault struct {
 	// Close waits for operations in flight and later calls see closed.
 	mu     sync.RWMutex
 	closed bool
+
+	outbox outboxHub // wakes and stops the running Subscribe calls
 }
 
 // Option configures Open and New.
@@ -91,8 +93,13 @@ func New(store Store, keys *KeyRing, opts ...Option) (*Vault, error) {
 }
 
 // Close releases the vault and its store after operations in flight finish.
+// It first stops the running Subscribe calls and waits for them to return.
 // Every later call, Close included, returns ErrVaultClosed.
 func (v *Vault) Close() error {
+	// Subscribers take mu for each store call, so they stop before Close
+	// holds it.
+	v.outbox.stop()
+
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {

@@ -47,6 +47,7 @@ const (
 	// Access.
 	codeUnauthorized
 	codeForbidden
+	codeInvalidSignature
 
 	// Routing.
 	codeNotFound
@@ -98,6 +99,9 @@ var codes = [numCodes]codeInfo{
 
 	codeUnauthorized: {"unauthorized", http.StatusUnauthorized, "Missing or invalid API key: send the header Authorization: Bearer SECRET"},
 	codeForbidden:    {"forbidden", http.StatusForbidden, "The API key does not have the role this endpoint needs"},
+	// One message for an unknown sender, a bad signature and an expired
+	// timestamp, so that a client cannot tell which senders exist.
+	codeInvalidSignature: {"invalid_signature", http.StatusUnauthorized, "Missing or invalid signature: name the sender in Tokenvault-Sender and sign the body with its secret in Tokenvault-Signature, with a current timestamp"},
 
 	codeNotFound:         {"not_found", http.StatusNotFound, "No such endpoint"},
 	codeMethodNotAllowed: {"method_not_allowed", http.StatusMethodNotAllowed, "Method not allowed: see the Allow header"},
@@ -220,6 +224,7 @@ var knownFields = map[string]bool{
 	"data": true, "type": true, "format": true, "deterministic": true,
 	"scope": true, "expires_in": true, "allow_non_luhn": true,
 	"token": true, "tokens": true, "items": true, "reason": true, "purpose": true,
+	"id": true, "action": true, "sequence": true, "card_number": true, "card_expiry": true,
 }
 
 // knownFieldPath reports whether path, such as "items[2].data", is made of

@@ -21,6 +21,7 @@
 //	POST /activate           {"token"} -> {"message": "Token activated successfully"}
 //	POST /close              {"token"} -> {"message": "Token closed successfully"}
 //	GET  /tokens/{token}     state, metadata and history; never the value
+//	POST /notifications      {"id", "token", "action", "sequence"}, signed -> {"status"}
 //	GET  /healthz            {"status": "ok"}
 //	GET  /readyz             {"status": "ok"}, or 503 while draining or when the vault fails
 //	GET  /metrics            Prometheus text format
@@ -59,6 +60,49 @@
 // the JSON of tokenvault.TokenInfo.MarshalJSON, as the command's inspect
 // prints it. /healthz, /readyz and /metrics need no API key.
 //
+// # Notifications
+//
+// POST /notifications takes changes to a token from the parties in
+// Config.Senders, such as a card network's token service or an issuer, and
+// applies them with tokenvault.Vault.ApplyNotification. Without senders the
+// route responds 404 not_found, as an unknown path does. A sender sends no
+// API key. Instead it names itself in the header "Tokenvault-Sender: NAME"
+// and signs the body with its secret in "Tokenvault-Signature:
+// t=UNIX,v1=HEX", where HEX is the HMAC-SHA256 of "UNIX." followed by the
+// body, as webhook.Sign makes it. The handler checks the signature, and that
+// UNIX is within webhook.DefaultTolerance of its clock, before it looks at the
+// body. An unknown sender, a missing or wrong signature and a timestamp
+// outside the window all get the same 401 invalid_signature body.
+//
+// The body has these fields:
+//
+//   - "id" (required): the sender's notification id, 1 to 128 bytes of
+//     printable ASCII. A notification whose id the token has seen from the
+//     same sender is a duplicate.
+//   - "token" (required).
+//   - "action" (required): "suspend" adds the sender's own suspension,
+//     "resume" lifts it (the token stays suspended while another party, an
+//     API client included, holds one), "delete" closes the token, and
+//     "reissue" replaces its card number.
+//   - "sequence" (required): a positive integer, such as a counter or the
+//     time in Unix nanoseconds, that grows with each notification of the
+//     sender about the token. A notification whose sequence is not greater
+//     than that of the sender's last applied one is stale.
+//   - "card_number" (required for reissue), "card_expiry" (an RFC 3339 time
+//     that becomes the token's expiry, optional) and "allow_non_luhn" (a
+//     boolean): for reissue only. A card-shaped token keeps its digits, so
+//     the new number must have the same length.
+//   - "reason" (optional): recorded in the token's history, with the sender
+//     as the actor.
+//
+// The response is 200 with {"status": "applied"}, {"status": "duplicate"}
+// or {"status": "stale"}. Duplicate and stale notifications change nothing
+// but succeed, so that senders stop retrying them. A notification that is
+// applied but changes no state, such as a resume from a sender that holds no
+// suspension, is recorded in the token's history all the same. A token that
+// is closed answers suspend, resume and reissue with 409 token_closed, and
+// delete with applied.
+//
 // # Errors
 //
 // Errors are JSON objects {"error": message, "code": code} with
@@ -84,13 +128,17 @@
 //	                                allow_non_luhn, reason or purpose
 //	401     unauthorized            no valid "Authorization: Bearer SECRET"; the response
 //	                                has "WWW-Authenticate: Bearer"
+//	401     invalid_signature       /notifications from an unknown sender, or without a
+//	                                valid, current Tokenvault-Signature
 //	403     forbidden               the API key lacks the route's role
 //	404     token_not_found         unknown, malformed or altered token: one identical
 //	                                body, {"error":"Token not found","code":"token_not_found"}
-//	404     not_found               no such endpoint
+//	404     not_found               no such endpoint, or /notifications without
+//	                                Config.Senders
 //	405     method_not_allowed      wrong method; the Allow header lists the right ones
 //	409     token_suspended         detokenize of a suspended token
-//	409     token_closed            detokenize of a closed token, or suspend or activate of one
+//	409     token_closed            detokenize of a closed token, suspend or activate of one,
+//	                                or a notification other than delete about one
 //	410     token_expired           detokenize of an expired token
 //	413     body_too_large          the body is over Config.MaxBodyBytes
 //	413     too_many_items          a batch has over Config.MaxBatchItems items
@@ -104,17 +152,21 @@
 //	                                finished, usually because the client hung up
 //
 // The checks run in this order: path (404), method (405), API key (401, 403),
-// Content-Type (415), body size (413), decoding (400), then the vault.
+// Content-Type (415), body size (413), decoding (400), then the vault. On
+// /notifications the signature needs the whole body, so the order is path
+// (404), method (405), body size (413), signature (401), Content-Type (415),
+// decoding (400), then the vault.
 //
 // # API keys
 //
-// Every route but /healthz, /readyz and /metrics needs the header
-// "Authorization: Bearer SECRET" with a key that Config.Keys authenticates.
-// The tokenize role allows /tokenize and /tokenize/batch, detokenize allows
-// /detokenize and /detokenize/batch, lifecycle allows /suspend, /activate
-// and /close, and GET /tokens/{token} needs lifecycle or detokenize. The
-// admin role allows everything. With Config.NoAuth every request acts as an
-// admin key whose id is empty.
+// Every route but /healthz, /readyz, /metrics and /notifications needs the
+// header "Authorization: Bearer SECRET" with a key that Config.Keys
+// authenticates. The tokenize role allows /tokenize and /tokenize/batch,
+// detokenize allows /detokenize and /detokenize/batch, lifecycle allows
+// /suspend, /activate and /close, and GET /tokens/{token} needs lifecycle or
+// detokenize. The admin role allows everything. With Config.NoAuth every
+// request acts as an admin key whose id is empty. /notifications takes no
+// API key, with or without NoAuth: senders sign their requests.
 //
 // # Request ids
 //
@@ -134,6 +186,16 @@
 // never contain a value. A token string that no vault could have issued,
 // such as a card number that passes the Luhn check, is written as
 // "[redacted]".
+//
+// Each POST /notifications request gets one Info record with the message
+// "notification" and the attributes request_id, route, sender, token,
+// notification_id, action, sequence, outcome, and result (applied,
+// duplicate or stale) when the outcome is "ok". A 401 record has the
+// attribute signature_failure (missing_header, unknown_sender,
+// invalid_signature or timestamp_out_of_range) and names the sender that the
+// request claimed, unverified. Fields of a body that was not decoded are
+// empty, and an id or action of an invalid shape is "[redacted]". The
+// records never contain the card number of a reissue.
 //
 // # Metrics
 //

@@ -161,6 +161,12 @@ func (x *exchange) readBody() ([]byte, problem) {
 	if !isJSONContentType(x.r.Header["Content-Type"]) {
 		return nil, fail(codeUnsupportedMediaType)
 	}
+	return x.readBodyBytes()
+}
+
+// readBodyBytes reads at most MaxBodyBytes of body into the pooled buffer,
+// whatever the Content-Type.
+func (x *exchange) readBodyBytes() ([]byte, problem) {
 	limit := x.h.maxBodyBytes
 	if x.r.ContentLength > limit {
 		return nil, x.bodyTooLarge()

@@ -50,8 +50,9 @@ type Config struct {
 	NoAuth bool
 
 	// Audit receives one record per detokenized token (each batch item
-	// included) and per lifecycle call, and one per request that these
-	// routes reject with 401 or 403. Required. A JSON handler is expected.
+	// included) and per lifecycle call, one per request that these routes
+	// reject with 401 or 403, and one per POST /notifications request.
+	// Required. A JSON handler is expected.
 	Audit *slog.Logger
 
 	// Log receives the errors behind 5xx responses, with the request id.
@@ -69,6 +70,15 @@ type Config struct {
 	// MaxBatchItems limits the items of a batch request. 0 means
 	// DefaultMaxBatchItems.
 	MaxBatchItems int
+
+	// Senders maps the name of each party that may POST /notifications,
+	// such as "visa-vts", to its HMAC-SHA256 secret of at least
+	// webhook.MinSecretSize bytes. Senders sign requests with it instead of
+	// using API keys, and NoAuth does not change that. Names must pass
+	// tokenvault.ValidateSender. When Senders is empty, /notifications
+	// responds 404 as an unknown path does. LoadSenders reads the file that
+	// the serve command uses. New copies the map and the secrets.
+	Senders map[string][]byte
 }
 
 // Handler serves the HTTP API of a vault. Create it with New. Its methods
@@ -83,6 +93,7 @@ type Handler struct {
 	metricsPage   http.Handler
 	maxBodyBytes  int64
 	maxBatchItems int
+	senders       map[string][]byte // Config.Senders; nil turns /notifications off
 	draining      atomic.Bool
 }
 
@@ -101,6 +112,10 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxBodyBytes < 0 || cfg.MaxBatchItems < 0 {
 		return nil, fmt.Errorf("httpapi: negative limit: MaxBodyBytes %d, MaxBatchItems %d", cfg.MaxBodyBytes, cfg.MaxBatchItems)
 	}
+	senders, err := copySenders(cfg.Senders)
+	if err != nil {
+		return nil, err
+	}
 
 	h := &Handler{
 		vault:         cfg.Vault,
@@ -109,6 +124,7 @@ func New(cfg Config) (*Handler, error) {
 		log:           cfg.Log,
 		maxBodyBytes:  cfg.MaxBodyBytes,
 		maxBatchItems: cfg.MaxBatchItems,
+		senders:       senders,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -162,6 +178,7 @@ const (
 	routeActivate
 	routeClose
 	routeTokenInfo
+	routeNotifications
 	routeHealthz
 	routeReadyz
 	routeMetrics
@@ -194,6 +211,7 @@ var routes = [numRoutes]routeInfo{
 	routeActivate:        {pattern: "/activate", method: http.MethodPost, allow: "POST", roles: rolesLifecycle, action: "activate"},
 	routeClose:           {pattern: "/close", method: http.MethodPost, allow: "POST", roles: rolesLifecycle, action: "close"},
 	routeTokenInfo:       {pattern: "/tokens/{token}", method: http.MethodGet, allow: "GET, HEAD", roles: rolesInspect},
+	routeNotifications:   {pattern: "/notifications", method: http.MethodPost, allow: "POST", action: "notification"},
 	routeHealthz:         {pattern: "/healthz", method: http.MethodGet, allow: "GET, HEAD"},
 	routeReadyz:          {pattern: "/readyz", method: http.MethodGet, allow: "GET, HEAD"},
 	routeMetrics:         {pattern: "/metrics", method: http.MethodGet, allow: "GET, HEAD"},
@@ -223,6 +241,8 @@ func matchRoute(path string) (route, string) {
 		return routeActivate, ""
 	case "/close":
 		return routeClose, ""
+	case "/notifications":
+		return routeNotifications, ""
 	case "/healthz":
 		return routeHealthz, ""
 	case "/readyz":
@@ -244,6 +264,9 @@ func matchRoute(path string) (route, string) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rt, pathToken := matchRoute(r.URL.Path)
+	if rt == routeNotifications && h.senders == nil {
+		rt = routeUnknown // the route is off without senders
+	}
 	x := &exchange{h: h, w: w, r: r, start: start, route: rt, requestID: requestID(r)}
 	w.Header()["X-Request-Id"] = []string{x.requestID}
 	defer x.recoverPanic()
@@ -275,6 +298,10 @@ func (x *exchange) serve(pathToken string) {
 	case routeMetrics:
 		x.h.metricsPage.ServeHTTP(x.w, x.r)
 		x.wrote = true
+		return
+	case routeNotifications:
+		// Senders sign their requests instead of sending an API key.
+		x.h.notification(x)
 		return
 	}
 

@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tokenvault/tokenvault"
 )
@@ -145,6 +147,13 @@ var rules = []rule{
 	{"ReplaceCiphertexts", "Swaps", "ReplaceCiphertexts applies each swap whose record still has swap.OldCiphertext and returns how many it applied. It skips changed, closed and missing records without an error.", checkReplaceCiphertexts},
 	{"ReplaceCiphertexts", "SameToken", "ReplaceCiphertexts applies a swap only while the record still has swap.OldCiphertext, so a second swap of the same old ciphertext is skipped.", checkReplaceCiphertextsSameToken},
 
+	{"Outbox", "Create", "Create appends CreatedEvent(rec) to the outbox, and a Create that fails appends nothing.", checkOutboxCreate},
+	{"Outbox", "Update", "Update with a non-nil change appends ChangeEvent(token, change) in the transaction of the change.", checkOutboxUpdate},
+	{"Outbox", "NoChange", "An Update whose fn fails or returns a nil change, or that fails itself, appends no event.", checkOutboxNoChange},
+	{"Outbox", "Expired", "An Update with an EventExpired change that keeps the state appends an EventExpired event and stores ExpiryRecorded.", checkOutboxExpired},
+	{"Outbox", "Seq", "The store numbers events with Seq, from 1, increasing in commit order.", checkOutboxSeq},
+	{"Outbox", "Paging", "Events returns up to limit outbox events whose Seq is greater than after, in Seq order; an empty result means there are none yet.", checkOutboxPaging},
+
 	{"Metadata", "Prefix", "Metadata returns the entries whose names start with prefix, and an empty map when there are none.", checkMetadataPrefix},
 	{"Metadata", "Delete", "SetMetadata stores value under name, or deletes name if value is nil.", checkMetadataDelete},
 	{"Metadata", "Copies", "Metadata values are copies, in both directions.", checkMetadataCopies},
@@ -156,6 +165,7 @@ var rules = []rule{
 
 	{"Concurrent", "CreateRead", "Implementations must be safe for concurrent use by multiple goroutines.", checkConcurrentCreateRead},
 	{"Concurrent", "Update", "Update reads the record inside its write transaction, which makes it a compare-and-set.", checkConcurrentUpdate},
+	{"Concurrent", "Outbox", "A change is never committed without its event, nor an event without its change, and Seq increases in commit order.", checkConcurrentOutbox},
 }
 
 // cmpOptions compare byte slices with bytes.Equal, which treats nil and
@@ -1036,6 +1046,270 @@ func checkReplaceCiphertextsSameToken(t *testing.T, s tokenvault.Store) {
 	wantRecord(t, s, rec)
 }
 
+// Outbox.
+
+// mustEvents returns Events(after, limit) and fails the test if the call
+// fails, returns more than limit events, or returns them out of order.
+func mustEvents(t *testing.T, s tokenvault.Store, after uint64, limit int) []tokenvault.Event {
+	t.Helper()
+	events, err := s.Events(t.Context(), after, limit)
+	if err != nil {
+		t.Fatalf("Events(%d, %d) err = %v, want nil", after, limit, err)
+	}
+	if len(events) > limit {
+		t.Fatalf("Events(%d, %d) returned %d events, want at most %d", after, limit, len(events), limit)
+	}
+	for i, ev := range events {
+		if ev.Seq <= after || i > 0 && ev.Seq <= events[i-1].Seq {
+			t.Fatalf("Events(%d, %d) returned Seq %v, want increasing numbers after %d", after, limit, seqsOf(events), after)
+		}
+	}
+	return events
+}
+
+// allEvents pages through the whole outbox with pages of limit events, until
+// Events returns an empty page.
+func allEvents(t *testing.T, s tokenvault.Store, limit int) []tokenvault.Event {
+	t.Helper()
+	var all []tokenvault.Event
+	after := uint64(0)
+	for {
+		events := mustEvents(t, s, after, limit)
+		if len(events) == 0 {
+			return all
+		}
+		all = append(all, events...)
+		after = events[len(events)-1].Seq
+	}
+}
+
+// wantEvents fails the test unless the events after the Seq after are
+// exactly want.
+func wantEvents(t *testing.T, s tokenvault.Store, after uint64, want []tokenvault.Event) {
+	t.Helper()
+	got := mustEvents(t, s, after, len(want)+10)
+	if diff := cmp.Diff(want, got, append(cmpOptions, cmpopts.EquateEmpty())...); diff != "" {
+		t.Errorf("Events(%d) mismatch (-want +got):\n%s", after, diff)
+	}
+}
+
+func seqsOf(events []tokenvault.Event) []uint64 {
+	seqs := make([]uint64, len(events))
+	for i, ev := range events {
+		seqs[i] = ev.Seq
+	}
+	return seqs
+}
+
+// createdEvent returns the event that Create(rec) must append as number seq.
+func createdEvent(rec *tokenvault.Record, seq uint64) tokenvault.Event {
+	ev := tokenvault.CreatedEvent(rec)
+	ev.Seq = seq
+	return ev
+}
+
+// changeEvent returns the event that an Update must append as number seq for
+// change, which fn returned, at revision.
+func changeEvent(token string, change *tokenvault.Change, revision, seq uint64) tokenvault.Event {
+	entry := *change
+	entry.Revision = revision
+	ev := tokenvault.ChangeEvent(token, &entry)
+	ev.Seq = seq
+	return ev
+}
+
+func checkOutboxCreate(t *testing.T, s tokenvault.Store) {
+	wantEvents(t, s, 0, nil)
+
+	rec := newDeterministicRecord(opaqueToken())
+	mustCreate(t, s, rec.Clone())
+	want := []tokenvault.Event{createdEvent(rec, 1)}
+	wantEvents(t, s, 0, want)
+	if ev := want[0]; ev.ID != tokenvault.EventID(rec.Token, 0) || ev.Type != tokenvault.EventCreated || ev.To != tokenvault.StateActive {
+		t.Fatalf("CreatedEvent(%q) = %+v, want ID %q, type created and state active", rec.Token, ev, tokenvault.EventID(rec.Token, 0))
+	}
+
+	if err := s.Create(t.Context(), rec.Clone()); !errors.Is(err, tokenvault.ErrTokenExists) {
+		t.Fatalf("second Create(%q) err = %v, want ErrTokenExists", rec.Token, err)
+	}
+	sameKey := newDeterministicRecord(opaqueToken())
+	sameKey.DeterministicKey = bytes.Clone(rec.DeterministicKey)
+	if err := s.Create(t.Context(), sameKey); !errors.Is(err, tokenvault.ErrDeterministicKeyExists) {
+		t.Fatalf("Create(%q) with a taken deterministic key err = %v, want ErrDeterministicKeyExists", sameKey.Token, err)
+	}
+	wantEvents(t, s, 0, want)
+
+	card := newRecord(cardToken(16))
+	mustCreate(t, s, card.Clone())
+	wantEvents(t, s, 0, append(want, createdEvent(card, 2)))
+}
+
+func checkOutboxUpdate(t *testing.T, s tokenvault.Store) {
+	rec := newDeterministicRecord(opaqueToken())
+	mustCreate(t, s, rec.Clone())
+
+	// The first two changes leave Type unset, so ChangeEvent derives it from
+	// the target state; the others set it.
+	fns := []func(rec *tokenvault.Record) (*tokenvault.Change, error){
+		suspendRecord,
+		func(rec *tokenvault.Record) (*tokenvault.Change, error) {
+			rec.State = tokenvault.StateActive
+			return &tokenvault.Change{From: tokenvault.StateSuspended, To: tokenvault.StateActive, Actor: "storetest", Time: now()}, nil
+		},
+		func(rec *tokenvault.Record) (*tokenvault.Change, error) {
+			rec.Updated = now()
+			return &tokenvault.Change{Type: tokenvault.EventValueUpdated, From: rec.State, To: rec.State, Reason: "reissued", Time: rec.Updated}, nil
+		},
+		func(rec *tokenvault.Record) (*tokenvault.Change, error) {
+			change, err := closeRecord(rec)
+			change.Type = tokenvault.EventClosed
+			return change, err
+		},
+	}
+	wantTypes := []tokenvault.EventType{tokenvault.EventSuspended, tokenvault.EventActivated, tokenvault.EventValueUpdated, tokenvault.EventClosed}
+
+	for i, fn := range fns {
+		var change *tokenvault.Change
+		mustUpdate(t, s, rec.Token, func(r *tokenvault.Record) (*tokenvault.Change, error) {
+			var err error
+			change, err = fn(r)
+			return change, err
+		})
+
+		revision := uint64(i + 1)
+		want := changeEvent(rec.Token, change, revision, revision+1)
+		wantEvents(t, s, revision, []tokenvault.Event{want})
+		if want.Type != wantTypes[i] || want.ID != tokenvault.EventID(rec.Token, revision) {
+			t.Errorf("Update(%q) number %d appended %+v, want type %s and ID %q", rec.Token, i+1, want, wantTypes[i], tokenvault.EventID(rec.Token, revision))
+		}
+	}
+}
+
+func checkOutboxNoChange(t *testing.T, s tokenvault.Store) {
+	rec := newDeterministicRecord(opaqueToken())
+	other := newDeterministicRecord(opaqueToken())
+	mustCreate(t, s, rec.Clone())
+	mustCreate(t, s, other.Clone())
+	want := []tokenvault.Event{createdEvent(rec, 1), createdEvent(other, 2)}
+
+	if _, err := s.Update(t.Context(), rec.Token, func(r *tokenvault.Record) (*tokenvault.Change, error) {
+		change, _ := closeRecord(r)
+		return change, errTestFn
+	}); !errors.Is(err, errTestFn) {
+		t.Errorf("Update(%q) with a failing fn err = %v, want the error of fn", rec.Token, err)
+	}
+	wantEvents(t, s, 0, want)
+
+	mustUpdate(t, s, rec.Token, func(r *tokenvault.Record) (*tokenvault.Change, error) {
+		closeRecord(r)
+		return nil, nil
+	})
+	wantEvents(t, s, 0, want)
+
+	if _, err := s.Update(t.Context(), rec.Token, func(r *tokenvault.Record) (*tokenvault.Change, error) {
+		r.DeterministicKey = bytes.Clone(other.DeterministicKey)
+		return suspendRecord(r)
+	}); !errors.Is(err, tokenvault.ErrDeterministicKeyExists) {
+		t.Errorf("Update(%q) taking another record's deterministic key err = %v, want ErrDeterministicKeyExists", rec.Token, err)
+	}
+	wantEvents(t, s, 0, want)
+
+	unknown := opaqueToken()
+	if _, err := s.Update(t.Context(), unknown, suspendRecord); !errors.Is(err, tokenvault.ErrNotFound) {
+		t.Errorf("Update(%q) of an unknown token err = %v, want ErrNotFound", unknown, err)
+	}
+	wantEvents(t, s, 0, want)
+}
+
+func checkOutboxExpired(t *testing.T, s tokenvault.Store) {
+	rec := newRecord(opaqueToken())
+	mustCreate(t, s, rec.Clone())
+
+	var change *tokenvault.Change
+	got := mustUpdate(t, s, rec.Token, func(r *tokenvault.Record) (*tokenvault.Change, error) {
+		r.ExpiryRecorded = true
+		r.Updated = now()
+		change = &tokenvault.Change{Type: tokenvault.EventExpired, From: r.State, To: r.State, Actor: "storetest", Time: r.Updated}
+		return change, nil
+	})
+	if !got.ExpiryRecorded || !mustGet(t, s, rec.Token).ExpiryRecorded {
+		t.Errorf("Update(%q) setting ExpiryRecorded returned %t, Get returned %t, want true", rec.Token, got.ExpiryRecorded, mustGet(t, s, rec.Token).ExpiryRecorded)
+	}
+
+	want := changeEvent(rec.Token, change, 1, 2)
+	if want.Type != tokenvault.EventExpired || want.From != tokenvault.StateActive || want.To != tokenvault.StateActive {
+		t.Fatalf("ChangeEvent of the expiry = %+v, want type expired from active to active", want)
+	}
+	wantEvents(t, s, 1, []tokenvault.Event{want})
+
+	entry := *change
+	entry.Revision = 1
+	wantHistory(t, s, rec.Token, []tokenvault.Change{entry})
+}
+
+func checkOutboxSeq(t *testing.T, s tokenvault.Store) {
+	var want []tokenvault.Event
+	recs := []*tokenvault.Record{newRecord(opaqueToken()), newDeterministicRecord(opaqueToken()), newRecord(cardToken(15))}
+	revisions := make([]uint64, len(recs))
+	for i, rec := range recs {
+		mustCreate(t, s, rec.Clone())
+		want = append(want, createdEvent(rec, uint64(len(want)+1)))
+
+		// Change the records created so far, newest first, so that Seq order
+		// differs from token order and creation order.
+		for j := i; j >= 0; j-- {
+			var change *tokenvault.Change
+			mustUpdate(t, s, recs[j].Token, func(r *tokenvault.Record) (*tokenvault.Change, error) {
+				change = &tokenvault.Change{From: r.State, To: r.State, Reason: fmt.Sprintf("change %d", len(want)), Time: now()}
+				return change, nil
+			})
+			revisions[j]++
+			want = append(want, changeEvent(recs[j].Token, change, revisions[j], uint64(len(want)+1)))
+		}
+	}
+
+	got := allEvents(t, s, 100)
+	if diff := cmp.Diff(want, got, cmpOptions...); diff != "" {
+		t.Errorf("Events after %d writes in a row mismatch (-want +got):\n%s", len(want), diff)
+	}
+}
+
+func checkOutboxPaging(t *testing.T, s tokenvault.Store) {
+	var want []tokenvault.Event
+	for range 4 {
+		rec := newRecord(opaqueToken())
+		mustCreate(t, s, rec.Clone())
+		want = append(want, createdEvent(rec, uint64(len(want)+1)))
+		for revision := uint64(1); revision <= 2; revision++ {
+			var change *tokenvault.Change
+			mustUpdate(t, s, rec.Token, func(r *tokenvault.Record) (*tokenvault.Change, error) {
+				change = &tokenvault.Change{From: r.State, To: r.State, Time: now()}
+				return change, nil
+			})
+			want = append(want, changeEvent(rec.Token, change, revision, uint64(len(want)+1)))
+		}
+	}
+	last := uint64(len(want))
+
+	for _, limit := range []int{1, 3, 5, len(want), len(want) + 1, 1000} {
+		got := allEvents(t, s, limit)
+		if diff := cmp.Diff(want, got, cmpOptions...); diff != "" {
+			t.Errorf("Events paged by %d mismatch (-want +got):\n%s", limit, diff)
+		}
+	}
+	if got := mustEvents(t, s, 5, 2); !slices.Equal(seqsOf(got), []uint64{6, 7}) {
+		t.Errorf("Events(5, 2) returned Seq %v, want [6 7]", seqsOf(got))
+	}
+	if got := mustEvents(t, s, last-1, 10); !slices.Equal(seqsOf(got), []uint64{last}) {
+		t.Errorf("Events(%d, 10) returned Seq %v, want [%d]", last-1, seqsOf(got), last)
+	}
+	for _, after := range []uint64{last, last + 1, 1 << 32, math.MaxUint64 - 1, math.MaxUint64} {
+		if got := mustEvents(t, s, after, 10); len(got) != 0 {
+			t.Errorf("Events(%d, 10) with %d events stored returned Seq %v, want none", after, last, seqsOf(got))
+		}
+	}
+}
+
 // Metadata.
 
 func mustSetMetadata(t *testing.T, s tokenvault.Store, name string, value []byte) {
@@ -1189,6 +1463,10 @@ func methodCalls(rec, fresh *tokenvault.Record) []methodCall {
 			}})
 			return err
 		}},
+		{"Events", func(ctx context.Context, s tokenvault.Store) error {
+			_, err := s.Events(ctx, 0, 10)
+			return err
+		}},
 		{"Metadata", func(ctx context.Context, s tokenvault.Store) error {
 			_, err := s.Metadata(ctx, "")
 			return err
@@ -1283,6 +1561,127 @@ func checkConcurrentCreateRead(t *testing.T, s tokenvault.Store) {
 		rec := byToken[token]
 		wantFingerprint(t, s, rec.Fingerprint, []string{token})
 		wantDeterministic(t, s, rec.DeterministicKey, rec)
+	}
+}
+
+func checkConcurrentOutbox(t *testing.T, s tokenvault.Store) {
+	const writers, perWriter, sharedUpdates = 8, 10, 40
+	shared := newRecord(opaqueToken())
+	mustCreate(t, s, shared.Clone())
+
+	// Each writer creates its records and changes each twice. Every third
+	// record also gets an Update whose fn fails and one that returns nil,
+	// which must leave no event. All writers also change one shared record,
+	// so that the store alone decides the order of its changes.
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				rec := newDeterministicRecord(opaqueToken())
+				if err := s.Create(t.Context(), rec); err != nil {
+					t.Errorf("Create(%q) err = %v, want nil", rec.Token, err)
+					return
+				}
+				for _, fn := range []func(*tokenvault.Record) (*tokenvault.Change, error){suspendRecord, closeRecord} {
+					if _, err := s.Update(t.Context(), rec.Token, fn); err != nil {
+						t.Errorf("Update(%q) err = %v, want nil", rec.Token, err)
+					}
+				}
+				if i%3 == 0 {
+					s.Update(t.Context(), rec.Token, func(*tokenvault.Record) (*tokenvault.Change, error) { return nil, errTestFn })
+					s.Update(t.Context(), rec.Token, func(*tokenvault.Record) (*tokenvault.Change, error) { return nil, nil })
+				}
+				if i < sharedUpdates/writers {
+					_, err := s.Update(t.Context(), shared.Token, func(r *tokenvault.Record) (*tokenvault.Change, error) {
+						return &tokenvault.Change{From: r.State, To: r.State, Actor: strconv.Itoa(w), Time: now()}, nil
+					})
+					if err != nil {
+						t.Errorf("Update(%q) of the shared record err = %v, want nil", shared.Token, err)
+					}
+				}
+			}
+		})
+	}
+
+	// Readers check that the outbox never shows a gap, which a subscriber
+	// would skip for good once its cursor passed it.
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				events, err := s.Events(t.Context(), 0, 1<<20)
+				if err != nil {
+					t.Errorf("Events(0) during writes err = %v, want nil", err)
+					return
+				}
+				for i, ev := range events {
+					if ev.Seq != uint64(i+1) {
+						t.Errorf("Events(0) during writes returned Seq %d at index %d, want %d: the outbox showed a gap", ev.Seq, i, i+1)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+
+	// Every event must be the event of exactly one committed change, found
+	// in the records' histories.
+	wantByID := make(map[string]tokenvault.Event)
+	recs := scanAll(t, s, 100)
+	for _, rec := range recs {
+		// A created event has the state at creation, and every record here
+		// was created active.
+		ev := tokenvault.CreatedEvent(rec)
+		ev.To = tokenvault.StateActive
+		wantByID[ev.ID] = ev
+		for _, change := range mustHistory(t, s, rec.Token) {
+			wantByID[tokenvault.EventID(rec.Token, change.Revision)] = tokenvault.ChangeEvent(rec.Token, &change)
+		}
+	}
+
+	events := allEvents(t, s, 64)
+	if len(events) != len(wantByID) {
+		t.Errorf("outbox has %d events after concurrent writes, want %d: one per Create and per committed change", len(events), len(wantByID))
+	}
+	lastSeq := make(map[string]uint64) // token -> Seq of its newest event so far
+	lastRevision := make(map[string]uint64)
+	seen := make(map[string]bool)
+	for i, ev := range events {
+		if ev.Seq != uint64(i+1) {
+			t.Fatalf("event %d has Seq %d, want %d: Seq must increase by one without gaps", i, ev.Seq, i+1)
+		}
+		want, ok := wantByID[ev.ID]
+		switch {
+		case !ok:
+			t.Errorf("event %d (%s) matches no committed change", ev.Seq, ev.ID)
+			continue
+		case seen[ev.ID]:
+			t.Errorf("event %s appears twice; the second has Seq %d", ev.ID, ev.Seq)
+			continue
+		}
+		seen[ev.ID] = true
+		want.Seq = ev.Seq
+		if diff := cmp.Diff(want, ev, cmpOptions...); diff != "" {
+			t.Errorf("event %d mismatch with its change (-want +got):\n%s", ev.Seq, diff)
+		}
+		if _, ok := lastSeq[ev.Token]; ok && ev.Revision <= lastRevision[ev.Token] {
+			t.Errorf("event %d of token %q has revision %d after revision %d: Seq must follow commit order", ev.Seq, ev.Token, ev.Revision, lastRevision[ev.Token])
+		}
+		lastSeq[ev.Token], lastRevision[ev.Token] = ev.Seq, ev.Revision
+	}
+	for id := range wantByID {
+		if !seen[id] {
+			t.Errorf("committed change %s has no event", id)
+		}
 	}
 }
 

@@ -52,6 +52,7 @@ var commands = []*command{
 	compactCommand,
 	serveCommand,
 	apikeyCommand,
+	webhooksCommand,
 }
 
 // usageError is an invalid command line. It exits with status 2.

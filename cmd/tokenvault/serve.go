@@ -7,10 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tokenvault/tokenvault"
@@ -24,6 +27,8 @@ const (
 	envAuditLog            = "TOKENVAULT_AUDIT_LOG"
 	envTLSCert             = "TOKENVAULT_TLS_CERT"
 	envTLSKey              = "TOKENVAULT_TLS_KEY"
+	envSenders             = "TOKENVAULT_SENDERS"
+	sendersExt             = ".senders" // replaces the database path's extension
 	defaultAddr            = "127.0.0.1:5001"
 	defaultShutdownTimeout = 15 * time.Second
 )
@@ -56,7 +61,8 @@ serve opens the vault as tokenize does, creating the database and its key file
 on the first run, and serves the HTTP API of package
 github.com/tokenvault/tokenvault/httpapi: POST /tokenize, /detokenize,
 /suspend, /activate, /close, /tokenize/batch and /detokenize/batch,
-GET /tokens/{token}, /healthz, /readyz and /metrics.
+GET /tokens/{token}, /healthz, /readyz and /metrics, and POST /notifications
+when a senders file exists.
 
 Every request but /healthz, /readyz and /metrics needs the header
 "Authorization: Bearer SECRET" with an API key whose roles allow it. When the
@@ -66,10 +72,24 @@ keys with 'tokenvault apikey create|list|revoke', also while serve runs.
 --no-auth turns authentication off, and serve accepts it only on a loopback
 address (127.0.0.0/8, ::1 or localhost).
 
+POST /notifications takes suspend, resume, delete and reissue notifications
+from card networks and issuers. They sign each request with HMAC-SHA256
+instead of sending an API key, with the secrets in the --senders file: a JSON
+object that maps each sender name to its secret in standard base64, such as
+{"visa-vts": "BASE64 SECRET"}, with mode 0600. serve reads it at start. When
+the file does not exist and no flag or environment variable names it, the
+route responds 404.
+
+When the webhooks file exists (--webhooks, default the database path with its
+extension replaced by .webhooks), serve sends each outbox event to its
+endpoints as signed POST requests and logs each failed attempt, as
+'tokenvault help webhooks' describes. A named file that does not exist is an
+error.
+
 serve writes its logs as JSON lines on standard error, and an audit record
-for each detokenized token, each lifecycle change and each rejected request
-on those routes to --audit-log. Neither contains a value, and only the notice
-of a new admin key contains a secret.
+for each detokenized token, each lifecycle change, each notification and
+each rejected request on those routes to --audit-log. Neither contains a
+value, and only the notice of a new admin key contains a secret.
 
 Timeouts: 5s to read the request headers, 30s to read the whole request, 30s
 to write the response, and 2m for an idle keep-alive connection. Request
@@ -85,6 +105,8 @@ database and exits with status 0. A second signal ends the process at once.`,
 		fs.StringVar(&cfg.auditLog, "audit-log", "", "append audit records to the file at `PATH`, created with mode 0600, or \"-\" for standard error (default $"+envAuditLog+", or standard error)")
 		fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with the PEM certificate chain in `FILE` (default $"+envTLSCert+"); needs --tls-key")
 		fs.StringVar(&cfg.tlsKey, "tls-key", "", "serve HTTPS with the PEM private key in `FILE` (default $"+envTLSKey+"); needs --tls-cert")
+		fs.StringVar(&cfg.webhooks, "webhooks", "", "send events to the webhook endpoints in the JSON file at `PATH`, if it exists (default $"+envWebhooks+", or the database path with its extension replaced by "+webhooksExt+")")
+		fs.StringVar(&cfg.senders, "senders", "", "read the senders of POST /notifications and their secrets from the JSON file at `PATH` (default $"+envSenders+", or the database path with its extension replaced by "+sendersExt+")")
 		fs.BoolVar(&cfg.noAuth, "no-auth", false, "accept requests without an API key; allowed only on a loopback address")
 		fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT or SIGTERM, wait at most `DURATION` for requests in flight")
 
@@ -108,6 +130,10 @@ type serveConfig struct {
 	auditLog        string
 	tlsCert         string
 	tlsKey          string
+	senders         string
+	sendersNamed    bool // a flag or the environment set senders
+	webhooks        string
+	webhooksNamed   bool // a flag or the environment set webhooks
 	noAuth          bool
 	shutdownTimeout time.Duration
 }
@@ -120,6 +146,16 @@ func (c *serveConfig) resolve() error {
 	c.auditLog = flagOrEnv(c.auditLog, envAuditLog, "-")
 	c.tlsCert = flagOrEnv(c.tlsCert, envTLSCert, "")
 	c.tlsKey = flagOrEnv(c.tlsKey, envTLSKey, "")
+	c.senders = flagOrEnv(c.senders, envSenders, "")
+	c.sendersNamed = c.senders != ""
+	if !c.sendersNamed {
+		db := c.vault.dbPath()
+		c.senders = strings.TrimSuffix(db, filepath.Ext(db)) + sendersExt
+		if c.senders == db {
+			c.senders = db + sendersExt
+		}
+	}
+	c.webhooks, c.webhooksNamed = webhooksPath(c.webhooks, c.vault.dbPath())
 
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return usagef("invalid --addr %s: expected HOST:PORT, such as %s", quoteArg(c.addr), defaultAddr)
@@ -185,6 +221,11 @@ func runServe(ctx context.Context, s streams, cfg *serveConfig) error {
 	}
 	defer closeAudit()
 
+	endpoints, err := loadServeEndpoints(logger, cfg.webhooks, cfg.webhooksNamed)
+	if err != nil {
+		return fail("load webhooks file failed", err, "webhooks", cfg.webhooks)
+	}
+
 	dbPath := cfg.vault.dbPath()
 	vault, err := cfg.vault.open(stderr, true)
 	if err != nil {
@@ -198,6 +239,7 @@ func runServe(ctx context.Context, s streams, cfg *serveConfig) error {
 		return fail("start HTTP handler failed", err, "db", dbPath, "api_keys", cfg.apiKeys)
 	}
 
+	stopWebhooks := startWebhooks(logger, vault, cfg.webhooks, endpoints)
 	srv := newHTTPServer(handler, tlsConfig, logger)
 	served := make(chan error, 1)
 	go func() {
@@ -218,13 +260,14 @@ func runServe(ctx context.Context, s streams, cfg *serveConfig) error {
 		// Serve returns before Shutdown only when accepting failed.
 		logger.Error("serve failed", "address", ln.Addr().String(), "error", err.Error())
 		srv.Close()
+		stopWebhooks()
 		if closeErr := vault.Close(); closeErr != nil {
 			logger.Error("close vault failed", "db", dbPath, "error", errorText(closeErr))
 		}
 		return errReported
 	case <-ctx.Done():
 	}
-	return shutdown(logger, srv, served, handler, vault, cfg, context.Cause(ctx))
+	return shutdown(logger, srv, served, handler, vault, stopWebhooks, cfg, context.Cause(ctx))
 }
 
 // newHTTPServer returns the server for handler, with the limits above.
@@ -247,8 +290,9 @@ func newHTTPServer(handler http.Handler, tlsConfig *tls.Config, logger *slog.Log
 
 // shutdown stops srv after a signal: it marks the handler as draining, stops
 // accepting connections, waits up to cfg.shutdownTimeout for requests in
-// flight and closes the vault. It returns nil only if every step succeeded.
-func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handler *httpapi.Handler, vault *tokenvault.Vault, cfg *serveConfig, cause error) error {
+// flight, stops the webhook dispatcher and closes the vault. It returns nil
+// only if every step succeeded.
+func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handler *httpapi.Handler, vault *tokenvault.Vault, stopWebhooks func(), cfg *serveConfig, cause error) error {
 	logger.Info("shutting down", "reason", cause.Error(), "timeout", cfg.shutdownTimeout.String())
 	handler.SetDraining()
 
@@ -269,6 +313,7 @@ func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handle
 		clean = false
 	}
 
+	stopWebhooks()
 	dbPath := cfg.vault.dbPath()
 	if err := vault.Close(); err != nil {
 		logger.Error("close vault failed", "db", dbPath, "error", errorText(err))
@@ -289,6 +334,16 @@ func newServeHandler(stderr io.Writer, logger, audit *slog.Logger, vault *tokenv
 	// A nil Registry gets the Go and process collectors besides the
 	// handler's metrics.
 	hc := httpapi.Config{Vault: vault, NoAuth: cfg.noAuth, Audit: audit, Log: logger}
+	senders, err := httpapi.LoadSenders(cfg.senders)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !cfg.sendersNamed:
+		logger.Info("no senders file, so POST /notifications is off", "senders", cfg.senders)
+	case err != nil:
+		return nil, err
+	default:
+		logger.Info("loaded notification senders", "senders", cfg.senders, "count", len(senders))
+		hc.Senders = senders
+	}
 
 	if !cfg.noAuth {
 		keys, err := apikey.Open(cfg.apiKeys)
