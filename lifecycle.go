@@ -255,5 +255,8 @@ func validateChange(c *Change) error {
 	if !utf8.ValidString(c.Reason) || !utf8.ValidString(c.Actor) {
 		return invalid(ErrInvalidOption, "reason and actor must be valid UTF-8")
 	}
+	if ContainsCardNumber(c.Reason) || ContainsCardNumber(c.Actor) {
+		return invalid(ErrInvalidOption, "reason or actor contains what looks like a card number, which history would keep in the clear")
+	}
 	return nil
 }

@@ -210,6 +210,9 @@ func (n *Notification) validate() (CardNumber, error) {
 	if n.Sequence == 0 {
 		return CardNumber{}, invalid(ErrInvalidOption, "notification sequence is 0: it must be positive")
 	}
+	if ContainsCardNumber(n.ID) {
+		return CardNumber{}, invalid(ErrInvalidOption, "notification id contains what looks like a card number, which the token's record would keep in the clear")
+	}
 	if err := validateChange(&Change{Reason: n.Reason, Actor: n.Sender}); err != nil {
 		return CardNumber{}, err
 	}

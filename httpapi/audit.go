@@ -3,7 +3,10 @@ package httpapi
 import (
 	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"github.com/tokenvault/tokenvault"
 )
 
 // maxPurposeSize is the longest purpose accepted, in bytes.
@@ -23,6 +26,9 @@ func (x *exchange) purpose(fromBody string) (string, problem) {
 	if len(purpose) > maxPurposeSize {
 		return "", failf(codeInvalidOption, "Invalid option: the purpose is longer than 256 bytes")
 	}
+	if tokenvault.ContainsCardNumber(purpose) {
+		return "", failf(codeInvalidOption, "Invalid option: the purpose contains what looks like a card number, which the audit log would keep")
+	}
 	return purpose, problem{}
 }
 
@@ -41,18 +47,26 @@ func (x *exchange) auditedHeaderPurpose() string {
 	if len(purpose) > maxPurposeSize {
 		purpose = purpose[:maxPurposeSize]
 	}
+	if tokenvault.ContainsCardNumber(purpose) {
+		return redactedToken
+	}
 	return strings.ToValidUTF8(purpose, "\uFFFD")
 }
 
 // audit writes the audit record of one detokenized token or lifecycle call,
-// item being the index in a batch or -1. It never logs the value.
-func (x *exchange) audit(token string, item int, outcome code, purpose string) {
-	x.writeAudit(auditedToken(token), item, outcome, purpose)
+// item being the index in a batch or -1. It never logs the value. Its error
+// means the record was not written: the caller must then not return the
+// value or report the change as done.
+func (x *exchange) audit(token string, item int, outcome code, purpose string) error {
+	return x.writeAudit(auditedToken(token), item, outcome, purpose)
 }
 
-// auditRejection audits a request rejected with 401 or 403.
+// auditRejection audits a request rejected with 401 or 403. Anyone can send
+// such requests, so these records are rate-limited.
 func (x *exchange) auditRejection(outcome code) {
-	x.writeAudit("", -1, outcome, x.auditedHeaderPurpose())
+	if suppressed, ok := x.h.rejections.allow(time.Now()); ok {
+		x.writeAudit("", -1, outcome, x.auditedHeaderPurpose(), slog.Int("suppressed_before", suppressed))
+	}
 }
 
 // auditRequestProblem audits a request whose body or purpose was rejected
@@ -61,7 +75,10 @@ func (x *exchange) auditRequestProblem(p problem) {
 	x.writeAudit("", -1, p.code, x.auditedHeaderPurpose())
 }
 
-func (x *exchange) writeAudit(token string, item int, outcome code, purpose string) {
+// writeAudit writes one audit record through the audit handler directly,
+// because slog.Logger drops a handler's write error and a lost audit record
+// must fail the request.
+func (x *exchange) writeAudit(token string, item int, outcome code, purpose string, extra ...slog.Attr) error {
 	attrs := [6]slog.Attr{
 		slog.String("request_id", x.requestID),
 		slog.String("key_id", x.key.ID),
@@ -74,7 +91,25 @@ func (x *exchange) writeAudit(token string, item int, outcome code, purpose stri
 		attrs[n] = slog.Int("item", item)
 		n++
 	}
-	x.h.audit[x.route].LogAttrs(x.r.Context(), slog.LevelInfo, routes[x.route].action, attrs[:n]...)
+	record := slog.NewRecord(time.Now(), slog.LevelInfo, routes[x.route].action, 0)
+	record.AddAttrs(attrs[:n]...)
+	record.AddAttrs(extra...)
+	handler := x.h.audit[x.route].Handler()
+	if !handler.Enabled(x.r.Context(), slog.LevelInfo) {
+		return nil
+	}
+	if err := handler.Handle(x.r.Context(), record); err != nil {
+		x.h.metrics.auditFailures.Inc()
+		x.h.log.LogAttrs(x.r.Context(), slog.LevelError, "audit record not written",
+			slog.String("request_id", x.requestID), slog.String("route", x.route.String()), slog.String("error", err.Error()))
+		return err
+	}
+	return nil
+}
+
+// auditFailed is the problem of a request whose audit record was not written.
+func auditFailed(err error) problem {
+	return problem{code: codeAuditUnavailable}
 }
 
 // redactedToken replaces, in audit records, a token string that no vault
@@ -91,51 +126,8 @@ const redactedToken = "[redacted]"
 // card-shaped token and is logged as sent. The vault cannot tell them apart
 // either.
 func auditedToken(token string) string {
-	if plausibleToken(token) {
+	if tokenvault.IsTokenShaped(token) {
 		return token
 	}
 	return redactedToken
-}
-
-// Shapes of the tokens that package tokenvault issues; see its Format
-// constants. The root package keeps its own check unexported, so these are
-// a copy.
-const (
-	opaqueTokenPrefix = "tok_"
-	opaqueTokenSize   = 40 // the prefix and 36 base32hex characters
-	minCardTokenSize  = 12
-	maxCardTokenSize  = 19
-)
-
-func plausibleToken(s string) bool {
-	if len(s) == opaqueTokenSize && strings.HasPrefix(s, opaqueTokenPrefix) {
-		for i := len(opaqueTokenPrefix); i < len(s); i++ {
-			c := s[i]
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'v') {
-				return false
-			}
-		}
-		return true
-	}
-
-	if len(s) < minCardTokenSize || len(s) > maxCardTokenSize {
-		return false
-	}
-	sum, double := 0, false
-	for i := len(s) - 1; i >= 0; i-- {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return false
-		}
-		d := int(c - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 != 0
 }

@@ -78,8 +78,8 @@ func TestAuditPurposeTooLong(t *testing.T) {
 
 func TestAuditRedactsImpossibleTokens(t *testing.T) {
 	f := newFixture(t)
-	unknownOpaque := "tok_" + strings.Repeat("1", 36)
-	unknownCard := "4111111111111112" // fails the Luhn check, as card-shaped tokens do
+	unknownOpaque := "tok_" + strings.Repeat("1", 35) + "0" // canonical base32hex
+	unknownCard := "4111111111111112"                       // fails the Luhn check, as card-shaped tokens do
 
 	for _, token := range []string{visaPAN, "4111 1111 1111 1111", "secret value", unknownOpaque, unknownCard} {
 		f.post("/detokenize", apikey.RoleDetokenize, jsonBody(t, map[string]string{"token": token}))

@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/tokenvault/tokenvault/apikey"
+	"github.com/tokenvault/tokenvault/httpapi"
 )
 
 func TestRoles(t *testing.T) {
@@ -137,5 +139,32 @@ func TestAuthorizationBeforeBody(t *testing.T) {
 	r = f.do(request{path: "/tokenize", role: apikey.RoleDetokenize, body: "not json", contentType: "text/plain"})
 	if r.status != http.StatusForbidden {
 		t.Errorf("invalid body with the wrong role = %d, want 403", r.status)
+	}
+}
+
+// TestNoAuthRejectsForeignHost sends, with authentication off, a request whose
+// Host is a name of an attacker's, as a browser does after DNS rebinding.
+func TestNoAuthRejectsForeignHost(t *testing.T) {
+	f := newFixture(t, func(c *httpapi.Config) { c.NoAuth = true })
+	token := f.tokenize("some value", nil)
+
+	for host, want := range map[string]int{
+		"rebind.attacker.example":      http.StatusForbidden,
+		"rebind.attacker.example:5001": http.StatusForbidden,
+		"localhost:5001":               http.StatusOK,
+		"127.0.0.1:5001":               http.StatusOK,
+		"[::1]:5001":                   http.StatusOK,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/detokenize", strings.NewReader(`{"token":"`+token+`"}`))
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		f.handler.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %q: status %d, want %d", host, rec.Code, want)
+		}
+		if want != http.StatusOK && strings.Contains(rec.Body.String(), "some value") {
+			t.Errorf("Host %q: response contains the value", host)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -23,15 +24,23 @@ func (h *Handler) tooManyItems(n int) problem {
 	return failf(codeTooManyItems, fmt.Sprintf("Batch has %d items, the maximum is %d: split it", n, h.maxBatchItems))
 }
 
-// writeBatch logs the items that failed with an error behind them, such as
-// a 500, and sends 200 with {"results": [...]}: one object per item in
-// request order, written by appendOK for a success and an error object
-// otherwise.
+// writeBatch logs the first item that failed with an error behind it, such
+// as a 500, with the number of such items, and sends 200 with
+// {"results": [...]}: one object per item in request order, written by
+// appendOK for a success and an error object otherwise. One line per batch
+// keeps a failing store from writing a thousand lines per request.
 func (x *exchange) writeBatch(results []itemResult, appendOK func([]byte, *itemResult) []byte) {
+	first, failed := -1, 0
 	for i := range results {
 		if results[i].problem.err != nil {
-			x.logProblem(results[i].problem, i)
+			if first < 0 {
+				first = i
+			}
+			failed++
 		}
+	}
+	if first >= 0 {
+		x.logProblem(results[first].problem, first, slog.Int("items_failed", failed))
 	}
 
 	x.outcome = codeOK

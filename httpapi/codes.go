@@ -32,6 +32,7 @@ const (
 	codeInvalidType
 	codeInvalidUTF8
 	codeTooManyItems
+	codeResponseTooLarge
 
 	// Values and options the vault rejects.
 	codeInvalidCardNumber
@@ -48,6 +49,7 @@ const (
 	codeUnauthorized
 	codeForbidden
 	codeInvalidSignature
+	codeHostNotAllowed
 
 	// Routing.
 	codeNotFound
@@ -57,6 +59,7 @@ const (
 	codeDraining
 	codeUnavailable
 	codeCanceled
+	codeAuditUnavailable
 	codeInternal
 
 	numCodes
@@ -85,6 +88,7 @@ var codes = [numCodes]codeInfo{
 	codeInvalidType:          {strictjson.CodeInvalidType, http.StatusBadRequest, "Request body has a value of the wrong JSON type"},
 	codeInvalidUTF8:          {strictjson.CodeInvalidUTF8, http.StatusBadRequest, "Request body has a string with invalid UTF-8 or an escaped lone surrogate"},
 	codeTooManyItems:         {"too_many_items", http.StatusRequestEntityTooLarge, "Batch has too many items"},
+	codeResponseTooLarge:     {"response_too_large", http.StatusRequestEntityTooLarge, "The batch's values exceed the response size limit: request this token in a smaller batch"},
 
 	codeInvalidCardNumber: {"invalid_card_number", http.StatusBadRequest, "Invalid card number"},
 	codeInvalidData:       {"invalid_data", http.StatusBadRequest, "Invalid data"},
@@ -103,13 +107,18 @@ var codes = [numCodes]codeInfo{
 	// timestamp, so that a client cannot tell which senders exist.
 	codeInvalidSignature: {"invalid_signature", http.StatusUnauthorized, "Missing or invalid signature: name the sender in Tokenvault-Sender and sign the body with its secret in Tokenvault-Signature, with a current timestamp"},
 
+	codeHostNotAllowed: {"host_not_allowed", http.StatusForbidden, "Without authentication the server answers only requests for localhost or a loopback address"},
+
 	codeNotFound:         {"not_found", http.StatusNotFound, "No such endpoint"},
 	codeMethodNotAllowed: {"method_not_allowed", http.StatusMethodNotAllowed, "Method not allowed: see the Allow header"},
 
 	codeDraining:    {"draining", http.StatusServiceUnavailable, "The server is shutting down"},
 	codeUnavailable: {"unavailable", http.StatusServiceUnavailable, "The vault is not available"},
 	codeCanceled:    {"canceled", http.StatusServiceUnavailable, "The request was canceled before the vault finished it"},
-	codeInternal:    {"internal_error", http.StatusInternalServerError, "Internal server error"},
+	// A value is never returned, and a change never reported as done,
+	// without its audit record.
+	codeAuditUnavailable: {"audit_unavailable", http.StatusServiceUnavailable, "The audit record could not be written; nothing was returned. A lifecycle change may have been applied: retrying it is safe"},
+	codeInternal:         {"internal_error", http.StatusInternalServerError, "Internal server error"},
 }
 
 func (c code) String() string { return codes[c].name }
@@ -217,6 +226,7 @@ var strictCodes = map[string]code{
 	strictjson.CodeNullValue:      codeNullValue,
 	strictjson.CodeInvalidType:    codeInvalidType,
 	strictjson.CodeInvalidUTF8:    codeInvalidUTF8,
+	strictjson.CodeTooManyItems:   codeTooManyItems,
 }
 
 // knownFields are the JSON names of every request field of this API.

@@ -33,7 +33,11 @@ func (h *Handler) detokenize(x *exchange) {
 
 	value, err := h.vault.Detokenize(x.r.Context(), req.Token)
 	p = vaultProblem(err)
-	x.audit(req.Token, -1, p.code, purpose)
+	if err := x.audit(req.Token, -1, p.code, purpose); err != nil {
+		clear(value)
+		x.fail(auditFailed(err))
+		return
+	}
 	if p.failed() {
 		x.fail(p)
 		return
@@ -68,9 +72,20 @@ func (h *Handler) detokenizeBatch(x *exchange) {
 	}
 
 	results := make([]itemResult, len(req.Tokens))
+	budget := h.maxBatchBytes
 	for i, token := range req.Tokens {
 		value, p := h.detokenizeItem(x, token)
-		x.audit(token, i, p.code, purpose)
+		if !p.failed() && len(value) > budget {
+			// The response holds every value in memory at once, so its
+			// size is bounded; tokens past the bound fail alone.
+			clear(value)
+			value, p = nil, problem{code: codeResponseTooLarge}
+		}
+		if err := x.audit(token, i, p.code, purpose); err != nil {
+			clear(value)
+			value, p = nil, auditFailed(err)
+		}
+		budget -= len(value)
 		results[i] = itemResult{data: value, problem: p}
 	}
 

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tokenvault/tokenvault"
 	"github.com/tokenvault/tokenvault/apikey"
 	"github.com/tokenvault/tokenvault/internal/strictjson"
 )
@@ -51,7 +53,7 @@ func requestID(r *http.Request) string {
 }
 
 func validRequestID(s string) bool {
-	if s == "" || len(s) > maxRequestIDSize {
+	if s == "" || len(s) > maxRequestIDSize || tokenvault.ContainsCardNumber(s) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -82,6 +84,14 @@ func newRequestID() string {
 // audits the rejection on audited routes, and returns false.
 func (x *exchange) authorize(roles []apikey.Role) bool {
 	if x.h.noAuth {
+		// Without API keys, a web page in a browser on this machine could
+		// reach the server through a name of its own that resolves to a
+		// loopback address (DNS rebinding). Such requests carry that name
+		// in Host, so only loopback names and addresses pass.
+		if !loopbackHost(x.r.Host) {
+			x.reject(fail(codeHostNotAllowed))
+			return false
+		}
 		return true
 	}
 
@@ -108,6 +118,20 @@ func (x *exchange) authorize(roles []apikey.Role) bool {
 	}
 	x.reject(failf(codeForbidden, forbiddenMessage(roles)))
 	return false
+}
+
+// loopbackHost reports whether the Host header names this machine:
+// localhost or a loopback IP address, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func forbiddenMessage(roles []apikey.Role) string {
@@ -149,7 +173,7 @@ func (x *exchange) decode(v any) problem {
 	if p.failed() {
 		return p
 	}
-	if err := strictjson.Decode(body, v); err != nil {
+	if err := strictjson.DecodeLimited(body, v, x.h.maxBatchItems); err != nil {
 		return decodeProblem(err)
 	}
 	return problem{}
@@ -280,7 +304,7 @@ func (x *exchange) writeError(p problem) {
 // logProblem logs the error behind a 5xx outcome, with the batch item's
 // index when item is not negative. Canceled requests are expected when
 // clients hang up, so they are logged at debug level.
-func (x *exchange) logProblem(p problem, item int) {
+func (x *exchange) logProblem(p problem, item int, extra ...slog.Attr) {
 	level := slog.LevelError
 	if p.code == codeCanceled {
 		level = slog.LevelDebug
@@ -294,6 +318,7 @@ func (x *exchange) logProblem(p problem, item int) {
 	if item >= 0 {
 		attrs = append(attrs, slog.Int("item", item))
 	}
+	attrs = append(attrs, extra...)
 	x.h.log.LogAttrs(x.r.Context(), level, "request failed", attrs...)
 }
 

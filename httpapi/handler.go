@@ -20,8 +20,9 @@ import (
 
 // Defaults for the zero values of Config's limits.
 const (
-	DefaultMaxBodyBytes  = 1 << 20 // 1 MiB
-	DefaultMaxBatchItems = 1000
+	DefaultMaxBodyBytes      = 1 << 20 // 1 MiB
+	DefaultMaxBatchItems     = 1000
+	DefaultMaxBatchDataBytes = 8 << 20 // 8 MiB of values in one detokenize batch response
 )
 
 // Authenticator checks the secret of a bearer token. *apikey.File
@@ -70,6 +71,11 @@ type Config struct {
 	// MaxBatchItems limits the items of a batch request. 0 means
 	// DefaultMaxBatchItems.
 	MaxBatchItems int
+	// MaxBatchDataBytes limits the bytes of values in one detokenize batch
+	// response, which is built in memory: a token whose value would pass
+	// the limit fails alone with response_too_large. 0 means
+	// DefaultMaxBatchDataBytes.
+	MaxBatchDataBytes int
 
 	// Senders maps the name of each party that may POST /notifications,
 	// such as "visa-vts", to its HMAC-SHA256 secret of at least
@@ -95,6 +101,8 @@ type Handler struct {
 	maxBatchItems int
 	senders       map[string][]byte // Config.Senders; nil turns /notifications off
 	draining      atomic.Bool
+	rejections    rateLimiter // audit records of 401 and 403
+	maxBatchBytes int         // bound on the values of one detokenize batch response
 }
 
 // New returns a handler for cfg, or an error if a required field is missing,
@@ -109,8 +117,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Audit == nil {
 		return nil, errors.New("httpapi: Config.Audit is nil")
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.MaxBatchItems < 0 {
-		return nil, fmt.Errorf("httpapi: negative limit: MaxBodyBytes %d, MaxBatchItems %d", cfg.MaxBodyBytes, cfg.MaxBatchItems)
+	if cfg.MaxBodyBytes < 0 || cfg.MaxBatchItems < 0 || cfg.MaxBatchDataBytes < 0 {
+		return nil, fmt.Errorf("httpapi: negative limit: MaxBodyBytes %d, MaxBatchItems %d, MaxBatchDataBytes %d",
+			cfg.MaxBodyBytes, cfg.MaxBatchItems, cfg.MaxBatchDataBytes)
 	}
 	senders, err := copySenders(cfg.Senders)
 	if err != nil {
@@ -124,6 +133,7 @@ func New(cfg Config) (*Handler, error) {
 		log:           cfg.Log,
 		maxBodyBytes:  cfg.MaxBodyBytes,
 		maxBatchItems: cfg.MaxBatchItems,
+		maxBatchBytes: cfg.MaxBatchDataBytes,
 		senders:       senders,
 	}
 	if h.log == nil {
@@ -140,6 +150,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if h.maxBatchItems == 0 {
 		h.maxBatchItems = DefaultMaxBatchItems
+	}
+	if h.maxBatchBytes == 0 {
+		h.maxBatchBytes = DefaultMaxBatchDataBytes
 	}
 
 	registry := cfg.Registry

@@ -160,6 +160,7 @@ func (f *fixture) do(req request) response {
 		method = http.MethodPost
 	}
 	r := httptest.NewRequest(method, req.path, strings.NewReader(req.body))
+	r.Host = "127.0.0.1:5001" // as a client of a loopback server sends
 	switch req.contentType {
 	case "":
 		r.Header.Set("Content-Type", "application/json")

@@ -103,8 +103,8 @@ func TestPlausibleTokenAcceptsIssuedTokens(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !plausibleToken(token) {
-					t.Errorf("plausibleToken(%q) = false for a token the vault issued", token)
+				if !tokenvault.IsTokenShaped(token) {
+					t.Errorf("tokenvault.IsTokenShaped(%q) = false for a token the vault issued", token)
 				}
 			}
 		}
@@ -117,8 +117,8 @@ func TestPlausibleTokenRejects(t *testing.T) {
 		"41111111111111111111", "tok_", "tok_" + "w00000000000000000000000000000000000",
 		"TOK_000000000000000000000000000000000000", "gAAAAABrEzUVTnPJ5fDS_mW1MsWfcK",
 	} {
-		if plausibleToken(s) {
-			t.Errorf("plausibleToken(%q) = true, want false", s)
+		if tokenvault.IsTokenShaped(s) {
+			t.Errorf("tokenvault.IsTokenShaped(%q) = true, want false", s)
 		}
 	}
 }
@@ -146,8 +146,12 @@ func TestKnownFieldPath(t *testing.T) {
 func TestDecodeProblemCodes(t *testing.T) {
 	for sjCode, want := range strictCodes {
 		p := decodeProblem(&strictjson.Error{Code: sjCode, Field: "data", Msg: "x"})
-		if p.code != want || codes[p.code].status != 400 || codes[p.code].name != sjCode {
-			t.Errorf("decodeProblem(%s) = %s (%d), want %s 400", sjCode, p.code, codes[p.code].status, sjCode)
+		status := 400
+		if sjCode == strictjson.CodeTooManyItems {
+			status = 413
+		}
+		if p.code != want || codes[p.code].status != status || codes[p.code].name != sjCode {
+			t.Errorf("decodeProblem(%s) = %s (%d), want %s %d", sjCode, p.code, codes[p.code].status, sjCode, status)
 		}
 	}
 	if p := decodeProblem(errors.New("not a strictjson error")); p.code != codeInternal {

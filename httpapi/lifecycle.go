@@ -50,7 +50,10 @@ func (h *Handler) changeState(x *exchange, to tokenvault.State) {
 		err, message = h.vault.CloseToken(ctx, req.Token, opts[:]...), messageClosed
 	}
 	p = vaultProblem(err)
-	x.audit(req.Token, -1, p.code, purpose)
+	if err := x.audit(req.Token, -1, p.code, purpose); err != nil {
+		x.fail(auditFailed(err))
+		return
+	}
 	if p.failed() {
 		x.fail(p)
 		return

@@ -12,8 +12,9 @@ import (
 // Both labels come from fixed tables, so the number of series is bounded by
 // routes times codes whatever clients send.
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	auditFailures prometheus.Counter
 
 	// series caches the children of the vectors, created on first use, so
 	// that a request does not hash its labels.
@@ -50,7 +51,14 @@ func newMetrics(registry *prometheus.Registry) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{requests: requests, duration: duration}, nil
+	auditFailures, err := register(registry, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tokenvault_audit_write_failures_total",
+		Help: "Audit records that could not be written; each failed its request.",
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return &metrics{requests: requests, duration: duration, auditFailures: auditFailures}, nil
 }
 
 // register registers c, or returns the collector that is already

@@ -25,6 +25,7 @@ import (
 const (
 	envAddr                = "TOKENVAULT_ADDR"
 	envAuditLog            = "TOKENVAULT_AUDIT_LOG"
+	auditLogExt            = ".audit.log" // replaces the database path's extension
 	envTLSCert             = "TOKENVAULT_TLS_CERT"
 	envTLSKey              = "TOKENVAULT_TLS_KEY"
 	envSenders             = "TOKENVAULT_SENDERS"
@@ -66,11 +67,13 @@ when a senders file exists.
 
 Every request but /healthz, /readyz and /metrics needs the header
 "Authorization: Bearer SECRET" with an API key whose roles allow it. When the
-API key file has no valid key, serve creates an admin key and prints its
-secret on standard error, this once only: the file keeps only a hash. Manage
-keys with 'tokenvault apikey create|list|revoke', also while serve runs.
---no-auth turns authentication off, and serve accepts it only on a loopback
-address (127.0.0.0/8, ::1 or localhost).
+API key file has no key, on the first start, serve creates an admin key and
+prints its secret on standard error, this once only: the file keeps only a
+hash. When every key is revoked, it creates none. Manage keys with 'tokenvault
+apikey create|list|revoke', also while serve runs. --no-auth turns
+authentication off, and serve accepts it only on a loopback address
+(127.0.0.0/8, ::1 or localhost) and only for requests whose Host header names
+localhost or a loopback address.
 
 POST /notifications takes suspend, resume, delete and reissue notifications
 from card networks and issuers. They sign each request with HMAC-SHA256
@@ -88,27 +91,31 @@ error.
 
 serve writes its logs as JSON lines on standard error, and an audit record
 for each detokenized token, each lifecycle change, each notification and
-each rejected request on those routes to --audit-log. Neither contains a
-value, and only the notice of a new admin key contains a secret.
+each rejected request on those routes to --audit-log (default the database
+path with its extension replaced by .audit.log). Neither contains a value,
+and only the notice of a new admin key contains a secret. When an audit
+record cannot be written, the request fails with 503 audit_unavailable and
+returns no value.
 
 Timeouts: 5s to read the request headers, 30s to read the whole request, 30s
 to write the response, and 2m for an idle keep-alive connection. Request
 headers are limited to 16 KiB.
 
-On SIGINT or SIGTERM, serve reports not ready on /readyz, stops accepting
-connections, waits up to --shutdown-timeout for requests in flight, closes the
+On SIGINT or SIGTERM, serve reports not ready on /readyz, keeps serving for
+--drain-delay (default 0), stops accepting connections, waits up to --shutdown-timeout for requests in flight, closes the
 database and exits with status 0. A second signal ends the process at once.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		cfg := &serveConfig{vault: addVaultFlags(fs)}
 		fs.StringVar(&cfg.addr, "addr", "", "listen on `HOST:PORT` (default $"+envAddr+", or "+defaultAddr+" if it is unset); port 0 picks a free port")
 		fs.StringVar(&cfg.apiKeys, "api-keys", "", "read API keys from the file at `PATH` (default $"+envAPIKeyFile+", or the database path with its extension replaced by "+apiKeysExt+")")
-		fs.StringVar(&cfg.auditLog, "audit-log", "", "append audit records to the file at `PATH`, created with mode 0600, or \"-\" for standard error (default $"+envAuditLog+", or standard error)")
+		fs.StringVar(&cfg.auditLog, "audit-log", "", "append audit records to the file at `PATH`, created with mode 0600, or \"-\" for standard error (default $"+envAuditLog+", or the database path with its extension replaced by "+auditLogExt+")")
 		fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with the PEM certificate chain in `FILE` (default $"+envTLSCert+"); needs --tls-key")
 		fs.StringVar(&cfg.tlsKey, "tls-key", "", "serve HTTPS with the PEM private key in `FILE` (default $"+envTLSKey+"); needs --tls-cert")
 		fs.StringVar(&cfg.webhooks, "webhooks", "", "send events to the webhook endpoints in the JSON file at `PATH`, if it exists (default $"+envWebhooks+", or the database path with its extension replaced by "+webhooksExt+")")
 		fs.StringVar(&cfg.senders, "senders", "", "read the senders of POST /notifications and their secrets from the JSON file at `PATH` (default $"+envSenders+", or the database path with its extension replaced by "+sendersExt+")")
 		fs.BoolVar(&cfg.noAuth, "no-auth", false, "accept requests without an API key; allowed only on a loopback address")
 		fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT or SIGTERM, wait at most `DURATION` for requests in flight")
+		fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "on SIGINT or SIGTERM, report not ready on /readyz and keep serving for `DURATION` before closing the listener, so that a load balancer stops sending requests first")
 
 		return func(ctx context.Context, s streams, args []string) error {
 			if len(args) > 0 {
@@ -136,6 +143,7 @@ type serveConfig struct {
 	webhooksNamed   bool // a flag or the environment set webhooks
 	noAuth          bool
 	shutdownTimeout time.Duration
+	drainDelay      time.Duration
 }
 
 // resolve fills the settings that no flag set from the environment and the
@@ -143,7 +151,13 @@ type serveConfig struct {
 func (c *serveConfig) resolve() error {
 	c.addr = flagOrEnv(c.addr, envAddr, defaultAddr)
 	c.apiKeys = apiKeyPath(c.apiKeys, c.vault.dbPath())
-	c.auditLog = flagOrEnv(c.auditLog, envAuditLog, "-")
+	c.auditLog = flagOrEnv(c.auditLog, envAuditLog, "")
+	if c.auditLog == "" {
+		// A file of its own by default: standard error also carries the
+		// one-time admin secret and the operational logs.
+		db := c.vault.dbPath()
+		c.auditLog = strings.TrimSuffix(db, filepath.Ext(db)) + auditLogExt
+	}
 	c.tlsCert = flagOrEnv(c.tlsCert, envTLSCert, "")
 	c.tlsKey = flagOrEnv(c.tlsKey, envTLSKey, "")
 	c.senders = flagOrEnv(c.senders, envSenders, "")
@@ -162,6 +176,9 @@ func (c *serveConfig) resolve() error {
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together: pass both to serve HTTPS, or neither to serve HTTP")
+	}
+	if c.drainDelay < 0 {
+		return usagef("invalid --drain-delay %s: the duration must not be negative", c.drainDelay)
 	}
 	if c.shutdownTimeout <= 0 {
 		return usagef("invalid --shutdown-timeout %s: the duration must be positive", c.shutdownTimeout)
@@ -295,6 +312,10 @@ func newHTTPServer(handler http.Handler, tlsConfig *tls.Config, logger *slog.Log
 func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handler *httpapi.Handler, vault *tokenvault.Vault, stopWebhooks func(), cfg *serveConfig, cause error) error {
 	logger.Info("shutting down", "reason", cause.Error(), "timeout", cfg.shutdownTimeout.String())
 	handler.SetDraining()
+	if cfg.drainDelay > 0 {
+		logger.Info("draining: /readyz reports not ready while requests are still served", "drain_delay", cfg.drainDelay.String())
+		time.Sleep(cfg.drainDelay)
+	}
 
 	clean := true
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
@@ -329,7 +350,7 @@ func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handle
 
 // newServeHandler returns the HTTP handler over vault. With authentication
 // on, it opens the API key file and creates the first admin key if the file
-// has no valid key.
+// has no key.
 func newServeHandler(stderr io.Writer, logger, audit *slog.Logger, vault *tokenvault.Vault, cfg *serveConfig) (*httpapi.Handler, error) {
 	// A nil Registry gets the Go and process collectors besides the
 	// handler's metrics.
@@ -358,9 +379,11 @@ func newServeHandler(stderr io.Writer, logger, audit *slog.Logger, vault *tokenv
 	return httpapi.New(hc)
 }
 
-// ensureAdminKey creates an admin key in keys if it has no valid key, and
-// prints its secret on stderr. This is the only time the secret is shown,
-// because the file keeps only its hash.
+// ensureAdminKey creates an admin key in keys if it has no key at all, on a
+// first start, and prints its secret on stderr. This is the only time the
+// secret is shown, because the file keeps only its hash. A file whose keys
+// are all revoked gets no new key: revoking every key locks clients out
+// until an operator creates one.
 func ensureAdminKey(stderr io.Writer, logger *slog.Logger, keys *apikey.File, path string) error {
 	list, err := keys.List()
 	if err != nil {
@@ -371,15 +394,19 @@ func ensureAdminKey(stderr io.Writer, logger *slog.Logger, keys *apikey.File, pa
 			return nil
 		}
 	}
+	if len(list) > 0 {
+		logger.Warn("every API key is revoked, so every request that needs a key is rejected; create one with 'tokenvault apikey create'", "api_keys", path)
+		return nil
+	}
 
 	secret, key, err := keys.Create("initial admin", []apikey.Role{apikey.RoleAdmin})
 	if err != nil {
 		return fmt.Errorf("create the initial admin API key: %w", err)
 	}
-	logger.Warn("created an admin API key because the API key file had no valid key", "api_keys", path, "key_id", key.ID)
+	logger.Warn("created an admin API key because the API key file had no key", "api_keys", path, "key_id", key.ID)
 	fmt.Fprintf(stderr, `
 tokenvault serve: created an admin API key, id %s, because the API key
-  file %s had no valid key. Its secret is shown only this once,
+  file %s had no key. Its secret is shown only this once,
   because the file keeps only its hash. Store it now, and send it with each
   request as the header
 

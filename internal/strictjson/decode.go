@@ -22,6 +22,8 @@ type decoder struct {
 	scratch []byte // unescaped string, reused across strings
 	err     *Error // first field error
 
+	maxItems int // longest array accepted; 0 for no limit
+
 	// path names the value being decoded. Each open object or array adds at
 	// most one element, so maxDepth elements are enough.
 	path    [maxDepth]pathElem
@@ -279,6 +281,10 @@ func (d *decoder) decodeArray(sv reflect.Value, elem *structInfo) error {
 	}
 
 	for i := 0; ; i++ {
+		if d.maxItems > 0 && i == d.maxItems {
+			return &Error{Code: CodeTooManyItems, Field: d.pathString(),
+				Msg: "array has more than " + strconv.Itoa(d.maxItems) + " items"}
+		}
 		d.skipSpace()
 		d.pushIndex(i)
 		err := d.decodeElement(sv, elem)

@@ -58,6 +58,7 @@ const (
 	CodeNullValue      = "null_value"      // null for any field
 	CodeInvalidType    = "invalid_type"    // a value of the wrong JSON type, such as a number for a string
 	CodeInvalidUTF8    = "invalid_utf8"    // invalid UTF-8, or an escaped lone surrogate, in a string
+	CodeTooManyItems   = "too_many_items"  // an array longer than DecodeLimited's limit
 )
 
 // Error is a rejected request body.
@@ -98,6 +99,14 @@ func (e *Error) Error() string {
 //
 // The returned error is nil or an *Error.
 func Decode(data []byte, v any) error {
+	return DecodeLimited(data, v, 0)
+}
+
+// DecodeLimited is Decode that stops with CodeTooManyItems at the first array
+// longer than maxItems, before decoding the rest, so that a body of many
+// small items cannot make it allocate them all. maxItems <= 0 means no
+// limit.
+func DecodeLimited(data []byte, v any, maxItems int) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		panic("strictjson: Decode target must be a non-nil pointer to a struct, not " + typeName(v))
@@ -106,7 +115,7 @@ func Decode(data []byte, v any) error {
 	info := structInfoFor(target.Type())
 	target.SetZero()
 
-	d := decoder{data: data}
+	d := decoder{data: data, maxItems: maxItems}
 	if err := d.decodeBody(target, info); err != nil {
 		target.SetZero()
 		return err

@@ -1,0 +1,109 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tokenvault/tokenvault/apikey"
+	"github.com/tokenvault/tokenvault/httpapi"
+)
+
+// failingWriter fails every write, as a full disk does, once broken is set.
+type failingWriter struct{ broken atomic.Bool }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.broken.Load() {
+		return 0, errors.New("no space left on device")
+	}
+	return len(p), nil
+}
+
+// TestAuditFailureWithholdsValue breaks the audit log and checks that no value
+// leaves the vault and no change is reported done without its record.
+func TestAuditFailureWithholdsValue(t *testing.T) {
+	w := &failingWriter{}
+	f := newFixture(t, func(c *httpapi.Config) { c.Audit = slog.New(slog.NewJSONHandler(w, nil)) })
+	token := f.tokenize("value behind an audit record", nil)
+	w.broken.Store(true)
+
+	for _, path := range []string{"/detokenize", "/suspend"} {
+		r := f.post(path, apikey.RoleAdmin, jsonBody(t, map[string]string{"token": token}))
+		if e := r.errorBody(t); r.status != http.StatusServiceUnavailable || e.Code != "audit_unavailable" {
+			t.Errorf("%s with a broken audit log = %d %s, want 503 audit_unavailable", path, r.status, e.Code)
+		}
+	}
+	r := f.post("/detokenize/batch", apikey.RoleAdmin, jsonBody(t, map[string]any{"tokens": []string{token}}))
+	if r.status != http.StatusOK || !strings.Contains(r.body, "audit_unavailable") || strings.Contains(r.body, "value behind") {
+		t.Errorf("batch with a broken audit log = %d %s, want the item to fail with audit_unavailable", r.status, r.body)
+	}
+	if !strings.Contains(f.log.String(), "audit record not written") {
+		t.Error("the error log does not report the failed audit write")
+	}
+}
+
+func TestBatchResponseBounded(t *testing.T) {
+	f := newFixture(t, func(c *httpapi.Config) { c.MaxBatchDataBytes = 100 })
+	token := f.tokenize(strings.Repeat("v", 60), nil)
+
+	r := f.post("/detokenize/batch", apikey.RoleDetokenize, jsonBody(t, map[string]any{"tokens": []string{token, token, token}}))
+	var out struct {
+		Results []struct {
+			Data string `json:"data"`
+			Code string `json:"code"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil || r.status != http.StatusOK || len(out.Results) != 3 {
+		t.Fatalf("batch = %d, %d results, err %v", r.status, len(out.Results), err)
+	}
+	if out.Results[0].Data == "" || out.Results[1].Code != "response_too_large" || out.Results[2].Code != "response_too_large" {
+		t.Errorf("results = %+v, want the first value and then response_too_large", out.Results)
+	}
+}
+
+func TestCardNumberInPurposeRejected(t *testing.T) {
+	f := newFixture(t)
+	token := f.tokenize("some value", nil)
+
+	r := f.post("/detokenize", apikey.RoleDetokenize, jsonBody(t, map[string]string{"token": token, "purpose": "refund 4111 1111 1111 1111"}))
+	if e := r.errorBody(t); r.status != http.StatusBadRequest || e.Code != "invalid_option" {
+		t.Errorf("purpose with a card number = %d %s, want 400 invalid_option", r.status, e.Code)
+	}
+	r = f.post("/suspend", apikey.RoleLifecycle, jsonBody(t, map[string]string{"token": token, "reason": "4111111111111111"}))
+	if e := r.errorBody(t); r.status != http.StatusBadRequest || e.Code != "invalid_option" {
+		t.Errorf("reason with a card number = %d %s, want 400 invalid_option", r.status, e.Code)
+	}
+
+	r = f.do(request{path: "/detokenize", role: apikey.RoleDetokenize, body: jsonBody(t, map[string]string{"token": token}),
+		header: map[string]string{"X-Request-Id": "4111111111111111", "X-Purpose": "4111-1111-1111-1111"}})
+	if id := r.header.Get("X-Request-Id"); id == "4111111111111111" {
+		t.Error("a request id that is a card number was kept")
+	}
+	if strings.Contains(f.audit.String(), "4111") {
+		t.Error("the audit log contains digits of a card number sent as request id or purpose")
+	}
+}
+
+func TestBatchItemLimitBeforeDecoding(t *testing.T) {
+	f := newFixture(t, func(c *httpapi.Config) { c.MaxBatchItems = 10 })
+	body := `{"items":[` + strings.Repeat(`{"data":"a"},`, 10000) + `{"data":"a"}]}`
+	r := f.post("/tokenize/batch", apikey.RoleTokenize, body)
+	if e := r.errorBody(t); r.status != http.StatusRequestEntityTooLarge || e.Code != "too_many_items" {
+		t.Errorf("batch of 10001 items = %d %s, want 413 too_many_items", r.status, e.Code)
+	}
+}
+
+func TestRejectionAuditRateLimited(t *testing.T) {
+	f := newFixture(t)
+	for range 1000 {
+		f.post("/detokenize", "", `{"token":"x"}`)
+	}
+	n := strings.Count(f.audit.String(), "\n")
+	if n < 50 || n > 300 {
+		t.Errorf("1000 requests without a key wrote %d audit records, want about the burst of 100", n)
+	}
+}

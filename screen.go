@@ -1,0 +1,49 @@
+package tokenvault
+
+// IsTokenShaped reports whether s has the shape of a token that this package
+// issues: "tok_" and 36 lowercase base32hex characters, or 12 to 19 digits
+// that fail the Luhn check. It does not say whether a vault holds s. Logs use
+// it to keep a card number, sent where a token belongs, out of their records.
+func IsTokenShaped(s string) bool { return plausibleToken(s) }
+
+// ContainsCardNumber reports whether text contains what could be a card
+// number: 12 to 19 digits, not starting with 0, that pass the Luhn check,
+// written together or grouped by single spaces or dashes. The vault rejects
+// free text that contains one, such as a change's reason, because history
+// and logs keep such text in the clear.
+func ContainsCardNumber(text string) bool {
+	var digits [64]byte
+	for i := 0; i < len(text); {
+		if !isDigit(text[i]) {
+			i++
+			continue
+		}
+
+		// Collect a run of digits with single separators between them.
+		n, j := 0, i
+		for j < len(text) {
+			c := text[j]
+			if isDigit(c) {
+				if n < len(digits) {
+					digits[n] = c
+				}
+				n++
+				j++
+				continue
+			}
+			if (c == ' ' || c == '-') && j+1 < len(text) && isDigit(text[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		// A run is judged whole: digits inside a longer number are not a
+		// card number as written, and testing every window would flag
+		// about one in ten ordinary numbers.
+		if n >= MinCardDigits && n <= MaxCardDigits && digits[0] != '0' && luhnValid(digits[:n]) {
+			return true
+		}
+		i = j
+	}
+	return false
+}

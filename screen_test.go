@@ -1,0 +1,41 @@
+package tokenvault
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+func TestContainsCardNumber(t *testing.T) {
+	cases := map[string]bool{
+		"4111111111111111":                  true,
+		"card 4111 1111 1111 1111 lost":     true,
+		"ref 4111-1111-1111-1111":           true,
+		"xx41111111111111110000":            false, // digits inside a longer number
+		"4111111111111112":                  false,
+		"0004111111111111111":               false, // starts with 0
+		"order 12345 shipped":               false,
+		"2026-12-04 12:00":                  false,
+		"":                                  false,
+		"4111  1111 1111 1111":              false, // double space ends the run
+		"tok_06h45c1n6gbaopedgies0c821cmoi": false,
+	}
+	for text, want := range cases {
+		if got := ContainsCardNumber(text); got != want {
+			t.Errorf("ContainsCardNumber(%q) = %t, want %t", maskDigits(text), got, want)
+		}
+	}
+}
+
+func TestReasonWithCardNumberRejected(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *Vault, s Store, clock *testClock) {
+		ctx := context.Background()
+		token, _ := v.Tokenize(ctx, []byte("value"))
+		if err := v.SuspendToken(ctx, token, WithReason("customer gave 4111 1111 1111 1111")); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("SuspendToken with a card number in the reason err = %v, want ErrInvalidOption", err)
+		}
+		if err := v.SuspendToken(ctx, token, WithActor("5555555555554444")); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("SuspendToken with a card number as actor err = %v, want ErrInvalidOption", err)
+		}
+	})
+}
