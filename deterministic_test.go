@@ -208,3 +208,51 @@ func rotateKeys(t *testing.T, old *KeyRing) *KeyRing {
 	}
 	return ring
 }
+
+// lookupGapStore is a real store that runs a step between the deterministic
+// lookup and the next write, as another caller could.
+type lookupGapStore struct {
+	Store
+	between func()
+}
+
+func (s *lookupGapStore) FindByDeterministicKey(ctx context.Context, key []byte) (*Record, error) {
+	rec, err := s.Store.FindByDeterministicKey(ctx, key)
+	if s.between != nil {
+		between := s.between
+		s.between = nil
+		between()
+	}
+	return rec, err
+}
+
+// TestDeterministicExpiredReissuedMeanwhile reissues an expired
+// deterministic token between the lookup that finds it expired and the close
+// that would replace it: the close must see the new value and expiry, and
+// leave the token alone.
+func TestDeterministicExpiredReissuedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	s := &lookupGapStore{Store: NewMemoryStore()}
+	v := newTestVault(t, s, clock)
+
+	token, _ := v.TokenizeCard(ctx, visaTest, Deterministic("m"), ExpiresAfter(time.Minute))
+	clock.Advance(time.Minute)
+	s.between = func() {
+		_, err := v.ApplyNotification(ctx, Notification{
+			ID: "reissue-1", Sender: "issuer-1", Token: token, Action: NotifyReissue, Sequence: 1,
+			CardNumber: "4242424242424242", CardExpiry: clock.Now().Add(time.Hour),
+		})
+		if err != nil {
+			t.Errorf("ApplyNotification err = %v", err)
+		}
+	}
+
+	if _, err := v.TokenizeCard(ctx, visaTest, Deterministic("m")); err != nil {
+		t.Fatalf("TokenizeCard err = %v", err)
+	}
+	got, err := v.Detokenize(ctx, token)
+	if err != nil || string(got) != "4242424242424242" {
+		t.Errorf("reissued token: Detokenize err = %v, new value = %t; want the reissued value kept", err, string(got) == "4242424242424242")
+	}
+}

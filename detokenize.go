@@ -84,7 +84,8 @@ type TokenInfo struct {
 	Expired  bool // the expiry time has passed
 	Revision uint64
 	Metadata
-	History []Change // oldest first
+	Suspenders []string // parties that hold a suspension; see Record.Suspenders
+	History    []Change // oldest first
 }
 
 // Inspect returns the state, metadata and history of token without decrypting
@@ -106,12 +107,13 @@ func (v *Vault) Inspect(ctx context.Context, token string) (*TokenInfo, error) {
 	}
 
 	return &TokenInfo{
-		Token:    rec.Token,
-		State:    rec.State,
-		Expired:  rec.Expired(v.now()),
-		Revision: rec.Revision,
-		Metadata: rec.Metadata,
-		History:  history,
+		Token:      rec.Token,
+		State:      rec.State,
+		Expired:    rec.Expired(v.now()),
+		Revision:   rec.Revision,
+		Metadata:   rec.Metadata,
+		Suspenders: rec.Suspenders,
+		History:    history,
 	}, nil
 }
 

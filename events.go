@@ -20,16 +20,23 @@ const (
 	// EventSuspensionLifted: one party lifted its suspension while others
 	// still hold theirs, so the token stays suspended.
 	EventSuspensionLifted
+
+	// EventNotificationRecorded: an inbound notification was applied but
+	// changed nothing, such as a resume from a sender that held no
+	// suspension. It is recorded so that an older one arriving later is
+	// stale.
+	EventNotificationRecorded
 )
 
 var eventTypeNames = [...]string{
-	EventCreated:          "created",
-	EventSuspended:        "suspended",
-	EventActivated:        "activated",
-	EventClosed:           "closed",
-	EventExpired:          "expired",
-	EventValueUpdated:     "value_updated",
-	EventSuspensionLifted: "suspension_lifted",
+	EventCreated:              "created",
+	EventSuspended:            "suspended",
+	EventActivated:            "activated",
+	EventClosed:               "closed",
+	EventExpired:              "expired",
+	EventValueUpdated:         "value_updated",
+	EventSuspensionLifted:     "suspension_lifted",
+	EventNotificationRecorded: "notification_recorded",
 }
 
 func (t EventType) String() string {

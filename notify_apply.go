@@ -38,8 +38,8 @@ import (
 // sender that holds no suspension, is still stored, so that an older
 // notification of the sender that arrives later is stale. Because a Store
 // writes only a change, the token's history and the outbox then get an
-// entry whose From and To are both the token's state: EventActivated for an
-// active token, EventSuspended for a suspended one.
+// entry of type EventNotificationRecorded whose From and To are both the
+// token's state.
 //
 // A closed token stays closed. A delete of a closed token is reported as
 // applied and writes nothing. A suspend or resume returns a
@@ -178,13 +178,10 @@ func compareSender(pos SenderPosition, sender string) int {
 }
 
 // unchangedState returns the history entry of a notification that changes
-// no state: From and To are the current state, and the type is the one of a
-// change to that state. rec is active or suspended.
+// no state: EventNotificationRecorded, with From and To the current state.
+// rec is active or suspended.
 func unchangedState(rec *Record, change Change, now time.Time) *Change {
-	change.Type = EventActivated
-	if rec.State == StateSuspended {
-		change.Type = EventSuspended
-	}
+	change.Type = EventNotificationRecorded
 	change.From = rec.State
 	change.To = rec.State
 	change.Time = now

@@ -259,12 +259,12 @@ func TestNotificationUnchangedIsRecorded(t *testing.T) {
 			t.Fatalf("history has %d entries, want 1 for the resume that changed nothing", len(info.History))
 		}
 		got := info.History[0]
-		if got.Type != EventActivated || got.From != StateActive || got.To != StateActive || got.Actor != "visa-vts" {
-			t.Errorf("history[0] = %s %s->%s by %q, want activated active->active by visa-vts", got.Type, got.From, got.To, got.Actor)
+		if got.Type != EventNotificationRecorded || got.From != StateActive || got.To != StateActive || got.Actor != "visa-vts" {
+			t.Errorf("history[0] = %s %s->%s by %q, want notification_recorded active->active by visa-vts", got.Type, got.From, got.To, got.Actor)
 		}
 		events := tokenEvents(t, s, token)
-		if len(events) != 2 || events[1].Type != EventActivated {
-			t.Errorf("outbox events of the token = %v, want created then activated", events)
+		if len(events) != 2 || events[1].Type != EventNotificationRecorded {
+			t.Errorf("outbox events of the token = %v, want created then notification_recorded", events)
 		}
 
 		// Because the resume was recorded, an older suspend is stale and a
@@ -276,13 +276,13 @@ func TestNotificationUnchangedIsRecorded(t *testing.T) {
 		}
 
 		// A second suspend from a sender that holds one already is
-		// recorded as suspended->suspended.
+		// recorded as notification_recorded suspended->suspended.
 		applyWant(t, v, newNotification(token, "visa-vts", "s1", NotifySuspend, 11), NotificationApplied)
 		applyWant(t, v, newNotification(token, "visa-vts", "s2", NotifySuspend, 12), NotificationApplied)
 		info = inspectTest(t, v, token)
 		last := info.History[len(info.History)-1]
-		if last.Type != EventSuspended || last.From != StateSuspended || last.To != StateSuspended {
-			t.Errorf("last change = %s %s->%s, want suspended suspended->suspended", last.Type, last.From, last.To)
+		if last.Type != EventNotificationRecorded || last.From != StateSuspended || last.To != StateSuspended {
+			t.Errorf("last change = %s %s->%s, want notification_recorded suspended->suspended", last.Type, last.From, last.To)
 		}
 	})
 }

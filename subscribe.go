@@ -48,8 +48,11 @@ type SubscribeOptions struct {
 
 // Subscribe delivers every outbox event after the subscriber's stored cursor
 // to handler, in Seq order, which is commit order and so also the order of
-// each token's changes. It calls handler on the calling goroutine, one event
-// at a time. An event is acknowledged when handler returns nil.
+// each token's changes, with one exception: a dead letter that Redeliver
+// puts back arrives after the events delivered since it was set aside, so
+// handlers that need order keep the highest Revision per token and ignore
+// older ones. It calls handler on the calling goroutine, one event at a
+// time. An event is acknowledged when handler returns nil.
 //
 // A failing event is retried with backoff, as SubscribeOptions describes.
 // After MaxAttempts failures it moves to the dead-letter list (DeadLetters,

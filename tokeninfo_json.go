@@ -23,11 +23,13 @@ type tokenInfoJSON struct {
 	Created       string       `json:"created"`
 	Updated       string       `json:"updated"`
 	Expires       string       `json:"expires,omitempty"`
+	SuspendedBy   []string     `json:"suspended_by,omitempty"`
 	History       []changeJSON `json:"history"`
 }
 
 type changeJSON struct {
 	Revision uint64 `json:"revision"`
+	Type     string `json:"type"`
 	From     string `json:"from"`
 	To       string `json:"to"`
 	Reason   string `json:"reason"`
@@ -37,12 +39,14 @@ type changeJSON struct {
 
 // MarshalJSON encodes t as one object with lower_snake_case keys: token,
 // state, expired, revision, kind, format, brand, first6, last4,
-// deterministic, scope, created, updated, expires and history. States, kinds
+// deterministic, scope, created, updated, expires, suspended_by and
+// history. States, kinds
 // and formats are their String names and times are RFC 3339 in UTC. Empty
 // brand, first6 and last4 are omitted, as is expires for a token that does
 // not expire, and scope is present only for a deterministic token (it may be
-// ""). history is an array, empty rather than null, of objects with
-// revision, from, to, reason, actor and time. The value is not part of a
+// ""). suspended_by lists the parties that hold a suspension, omitted when
+// none does. history is an array, empty rather than null, of objects with
+// revision, type (the EventType name), from, to, reason, actor and time. The value is not part of a
 // TokenInfo, so it cannot appear. A nil t encodes as null.
 func (t *TokenInfo) MarshalJSON() ([]byte, error) {
 	if t == nil {
@@ -62,6 +66,7 @@ func (t *TokenInfo) MarshalJSON() ([]byte, error) {
 		Deterministic: t.Deterministic,
 		Created:       formatJSONTime(t.Created),
 		Updated:       formatJSONTime(t.Updated),
+		SuspendedBy:   t.Suspenders,
 		History:       make([]changeJSON, 0, len(t.History)),
 	}
 	if t.Deterministic {
@@ -75,6 +80,7 @@ func (t *TokenInfo) MarshalJSON() ([]byte, error) {
 	for _, change := range t.History {
 		out.History = append(out.History, changeJSON{
 			Revision: change.Revision,
+			Type:     ChangeEvent(t.Token, &change).Type.String(),
 			From:     change.From.String(),
 			To:       change.To.String(),
 			Reason:   change.Reason,

@@ -1,6 +1,7 @@
 package tokenvault
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -230,7 +231,7 @@ func (v *Vault) tokenizeDeterministic(ctx context.Context, value []byte, meta Me
 		case err == nil && !rec.Expired(meta.Created):
 			return rec.Token, nil
 		case err == nil:
-			if err := v.closeExpired(ctx, rec.Token); err != nil {
+			if err := v.closeExpired(ctx, rec.Token, detKey); err != nil {
 				return "", err
 			}
 			continue
@@ -248,11 +249,18 @@ func (v *Vault) tokenizeDeterministic(ctx context.Context, value []byte, meta Me
 }
 
 // closeExpired closes an expired deterministic token, so that its value can
-// get a new one.
-func (v *Vault) closeExpired(ctx context.Context, token string) error {
+// get a new one. It checks again, inside the store's transaction, that the
+// token still holds detKey and is still expired: between the lookup and the
+// close, a reissue may have given it a new value and expiry, and closing it
+// then would destroy that value.
+func (v *Vault) closeExpired(ctx context.Context, token string, detKey []byte) error {
 	change := Change{Reason: "expired; replaced by a new deterministic token", Actor: "tokenvault"}
 	_, err := v.store.Update(ctx, token, func(rec *Record) (*Change, error) {
-		return applyTransition(rec, StateClosed, LocalParty, change, v.now())
+		now := v.now()
+		if !bytes.Equal(rec.DeterministicKey, detKey) || !rec.Expired(now) {
+			return nil, nil
+		}
+		return applyTransition(rec, StateClosed, LocalParty, change, now)
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil

@@ -126,7 +126,7 @@ const redactedToken = "[redacted]"
 // card-shaped token and is logged as sent. The vault cannot tell them apart
 // either.
 func auditedToken(token string) string {
-	if tokenvault.IsTokenShaped(token) {
+	if tokenvault.IsTokenShaped(token) && !(strings.HasPrefix(token, "tok_") && tokenvault.ContainsCardNumber(token)) {
 		return token
 	}
 	return redactedToken

@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Audit records of rejected requests (401 and 403) are limited to
+// Audit records of requests rejected before authentication succeeded (401,
+// 403, and notifications whose signature was not verified) are limited to
 // rejectionRate per second with bursts of rejectionBurst, because anyone can
 // send such requests and each would otherwise cost a line in the audit log.
 // The next record written says how many were dropped before it.

@@ -49,6 +49,7 @@ const (
 	codeUnauthorized
 	codeForbidden
 	codeInvalidSignature
+	codeSenderNotAllowed
 	codeHostNotAllowed
 
 	// Routing.
@@ -107,6 +108,10 @@ var codes = [numCodes]codeInfo{
 	// timestamp, so that a client cannot tell which senders exist.
 	codeInvalidSignature: {"invalid_signature", http.StatusUnauthorized, "Missing or invalid signature: name the sender in Tokenvault-Sender and sign the body with its secret in Tokenvault-Signature, with a current timestamp"},
 
+	// The message does not name the token's brand, which the sender may not
+	// know.
+	codeSenderNotAllowed: {"sender_not_allowed", http.StatusForbidden, "The sender may not change this token, or reissue it to this card number, because its card brands do not include the token's or the number's"},
+
 	codeHostNotAllowed: {"host_not_allowed", http.StatusForbidden, "Without authentication the server answers only requests for localhost or a loopback address"},
 
 	codeNotFound:         {"not_found", http.StatusNotFound, "No such endpoint"},
@@ -150,9 +155,14 @@ func failf(c code, message string) problem { return problem{code: c, message: me
 
 // vaultProblem classifies an error of a Vault method.
 func vaultProblem(err error) problem {
+	var still *tokenvault.StillSuspendedError
 	switch {
 	case err == nil:
 		return problem{}
+	case errors.As(err, &still):
+		// POST /activate lifted this key's suspension, but other parties
+		// (senders of inbound notifications) still hold theirs.
+		return failf(codeTokenSuspended, "Token stays suspended by: "+strings.Join(still.Parties, ", "))
 	case errors.Is(err, tokenvault.ErrNotFound):
 		return fail(codeTokenNotFound)
 	case errors.Is(err, tokenvault.ErrSuspended):

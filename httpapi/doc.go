@@ -69,10 +69,20 @@
 // API key. Instead it names itself in the header "Tokenvault-Sender: NAME"
 // and signs the body with its secret in "Tokenvault-Signature:
 // t=UNIX,v1=HEX", where HEX is the HMAC-SHA256 of "UNIX." followed by the
-// body, as webhook.Sign makes it. The handler checks the signature, and that
-// UNIX is within webhook.DefaultTolerance of its clock, before it looks at the
-// body. An unknown sender, a missing or wrong signature and a timestamp
-// outside the window all get the same 401 invalid_signature body.
+// body, as webhook.Sign makes it. The signature covers the body, so the
+// handler reads the body first, up to Config.MaxBodyBytes. It then checks the
+// signature, and that UNIX is within webhook.DefaultTolerance of its clock,
+// before it checks the Content-Type, decodes the body or calls the vault. An
+// unknown sender, a missing or wrong signature and a timestamp outside the
+// window all get the same 401 invalid_signature body.
+//
+// Config.SenderBrands can limit a sender to card brands, such as a card
+// network's token service to its own brand. Such a sender may change only a
+// card token whose brand, as Inspect reports it, is in its list, and may
+// reissue it only to a card number of a listed brand. A token of data is
+// outside every list. Any other notification from the sender gets 403
+// sender_not_allowed, with one body that does not name the token's brand. A
+// sender without a list may change every token.
 //
 // The body has these fields:
 //
@@ -103,6 +113,14 @@
 // is closed answers suspend, resume and reissue with 409 token_closed, and
 // delete with applied.
 //
+// When the audit record of an accepted notification (applied, duplicate or
+// stale) cannot be written, the response is 503 audit_unavailable, although
+// the vault may have applied the notification. Sending it again is safe,
+// because the vault then reports it as duplicate, or as stale once the id has
+// left the token's list of recent ids, and changes nothing. A rejected
+// notification keeps its 4xx or 5xx response when its record cannot be
+// written, because nothing changed.
+//
 // # Errors
 //
 // Errors are JSON objects {"error": message, "code": code} with
@@ -131,6 +149,8 @@
 //	401     invalid_signature       /notifications from an unknown sender, or without a
 //	                                valid, current Tokenvault-Signature
 //	403     forbidden               the API key lacks the route's role
+//	403     sender_not_allowed      a notification from a sender that Config.SenderBrands
+//	                                limits, about a token or reissue outside its brands
 //	404     token_not_found         unknown, malformed or altered token: one identical
 //	                                body, {"error":"Token not found","code":"token_not_found"}
 //	404     not_found               no such endpoint, or /notifications without
@@ -150,12 +170,15 @@
 //	503     draining                /readyz after SetDraining
 //	503     canceled                the request's context ended before the vault
 //	                                finished, usually because the client hung up
+//	503     audit_unavailable       the audit record could not be written: no value is
+//	                                returned, but a change or notification may have
+//	                                been applied, and retrying it is safe
 //
 // The checks run in this order: path (404), method (405), API key (401, 403),
 // Content-Type (415), body size (413), decoding (400), then the vault. On
 // /notifications the signature needs the whole body, so the order is path
 // (404), method (405), body size (413), signature (401), Content-Type (415),
-// decoding (400), then the vault.
+// decoding and field checks (400), the sender's brands (403), then the vault.
 //
 // # API keys
 //
@@ -194,8 +217,16 @@
 // attribute signature_failure (missing_header, unknown_sender,
 // invalid_signature or timestamp_out_of_range) and names the sender that the
 // request claimed, unverified. Fields of a body that was not decoded are
-// empty, and an id or action of an invalid shape is "[redacted]". The
-// records never contain the card number of a reissue.
+// empty. An id or action of an invalid shape, and an id or token that
+// contains a card number, are "[redacted]", and a claimed sender that
+// contains one is empty. The records never contain the card number of a
+// reissue or the reason. The sequence is written as sent.
+//
+// Anyone can send requests that fail before the signature is verified (413,
+// 400 incomplete_body and 401), so their records share one rate limit with
+// the 401 and 403 records of the other routes: bursts of 100, then 20 a
+// second. Each such record has the attribute suppressed_before, the number
+// of records dropped since the last one written.
 //
 // # Metrics
 //

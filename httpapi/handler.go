@@ -52,7 +52,9 @@ type Config struct {
 
 	// Audit receives one record per detokenized token (each batch item
 	// included) and per lifecycle call, one per request that these routes
-	// reject with 401 or 403, and one per POST /notifications request.
+	// reject with 401 or 403, and one per POST /notifications request. The
+	// records of those 401 and 403 responses, and of notifications rejected
+	// before their signature is verified, are rate-limited together.
 	// Required. A JSON handler is expected.
 	Audit *slog.Logger
 
@@ -85,6 +87,16 @@ type Config struct {
 	// responds 404 as an unknown path does. LoadSenders reads the file that
 	// the serve command uses. New copies the map and the secrets.
 	Senders map[string][]byte
+
+	// SenderBrands limits senders to the tokens of card brands: a sender
+	// with a list may change only card tokens of a listed brand, and reissue
+	// them only to a card number of a listed brand. Other notifications of
+	// the sender get 403 sender_not_allowed. A sender without a list, or
+	// with an empty one, may change every token. Each name must be in
+	// Senders and each brand one of the tokenvault.Brand constants.
+	// LoadScopedSenders reads the lists from a senders file. New copies the
+	// map and the lists.
+	SenderBrands map[string][]tokenvault.Brand
 }
 
 // Handler serves the HTTP API of a vault. Create it with New. Its methods
@@ -99,9 +111,10 @@ type Handler struct {
 	metricsPage   http.Handler
 	maxBodyBytes  int64
 	maxBatchItems int
-	senders       map[string][]byte // Config.Senders; nil turns /notifications off
+	senders       map[string][]byte             // Config.Senders; nil turns /notifications off
+	senderBrands  map[string][]tokenvault.Brand // Config.SenderBrands without empty lists
 	draining      atomic.Bool
-	rejections    rateLimiter // audit records of 401 and 403
+	rejections    rateLimiter // audit records of requests rejected before authentication succeeded
 	maxBatchBytes int         // bound on the values of one detokenize batch response
 }
 
@@ -125,6 +138,10 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	senderBrands, err := copySenderBrands(cfg.SenderBrands, senders)
+	if err != nil {
+		return nil, err
+	}
 
 	h := &Handler{
 		vault:         cfg.Vault,
@@ -135,6 +152,7 @@ func New(cfg Config) (*Handler, error) {
 		maxBatchItems: cfg.MaxBatchItems,
 		maxBatchBytes: cfg.MaxBatchDataBytes,
 		senders:       senders,
+		senderBrands:  senderBrands,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

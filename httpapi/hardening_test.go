@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/tokenvault/tokenvault"
 	"github.com/tokenvault/tokenvault/apikey"
 	"github.com/tokenvault/tokenvault/httpapi"
 )
@@ -105,5 +106,24 @@ func TestRejectionAuditRateLimited(t *testing.T) {
 	n := strings.Count(f.audit.String(), "\n")
 	if n < 50 || n > 300 {
 		t.Errorf("1000 requests without a key wrote %d audit records, want about the burst of 100", n)
+	}
+}
+
+// TestActivateNamesOtherSuspenders suspends a token by the vault and by a
+// sender: POST /activate lifts only the vault's and says who still holds one.
+func TestActivateNamesOtherSuspenders(t *testing.T) {
+	f := newFixture(t)
+	token := f.tokenize("some value", nil)
+	_, err := f.vault.ApplyNotification(t.Context(), tokenvault.Notification{
+		ID: "n-1", Sender: "visa-vts", Token: token, Action: tokenvault.NotifySuspend, Sequence: 1,
+	})
+	if err != nil {
+		t.Fatalf("ApplyNotification err = %v", err)
+	}
+	f.post("/suspend", apikey.RoleLifecycle, jsonBody(t, map[string]string{"token": token}))
+
+	r := f.post("/activate", apikey.RoleLifecycle, jsonBody(t, map[string]string{"token": token}))
+	if e := r.errorBody(t); r.status != http.StatusConflict || e.Code != "token_suspended" || !strings.Contains(e.Error, "visa-vts") {
+		t.Errorf("POST /activate = %d %s %q, want 409 token_suspended naming visa-vts", r.status, e.Code, e.Error)
 	}
 }

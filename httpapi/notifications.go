@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/tokenvault/tokenvault"
@@ -30,6 +32,12 @@ type notificationRequest struct {
 	Reason       string `json:"reason"`
 }
 
+// auditUnavailableMessage is the message of a notification whose audit
+// record could not be written after the vault applied it, or found it to be
+// a duplicate or stale.
+const auditUnavailableMessage = "The audit record could not be written. The notification may have been applied: " +
+	"send it again, and the response is duplicate (or stale) without a second change to the token"
+
 // notification serves POST /notifications: it verifies the sender's
 // signature, then applies the notification with Vault.ApplyNotification.
 // Duplicate and stale notifications succeed too, so that senders stop
@@ -39,13 +47,13 @@ func (h *Handler) notification(x *exchange) {
 	// nothing in it is looked at before the signature is verified.
 	body, p := x.readBodyBytes()
 	if p.failed() {
-		x.auditNotification(notificationAudit{sender: claimedSender(x.r), outcome: p.code})
+		x.auditUnverifiedNotification(p.code, "")
 		x.fail(p)
 		return
 	}
 	sender, failure := h.verifySignature(x.r, body)
 	if failure != "" {
-		x.auditNotification(notificationAudit{sender: claimedSender(x.r), outcome: codeInvalidSignature, failure: failure})
+		x.auditUnverifiedNotification(codeInvalidSignature, failure)
 		x.fail(fail(codeInvalidSignature))
 		return
 	}
@@ -68,12 +76,23 @@ func (h *Handler) notification(x *exchange) {
 		x.fail(p)
 		return
 	}
+	if p := h.checkSenderBrands(x.r.Context(), sender, &n); p.failed() {
+		x.auditNotification(notificationAudit{sender: sender, req: &req, outcome: p.code})
+		x.fail(p)
+		return
+	}
 
 	result, err := h.vault.ApplyNotification(x.r.Context(), n)
 	p = vaultProblem(err)
-	x.auditNotification(notificationAudit{sender: sender, req: &req, outcome: p.code, result: result})
+	auditErr := x.auditNotification(notificationAudit{sender: sender, req: &req, outcome: p.code, result: result})
 	if p.failed() {
+		// The vault changed nothing, so the rejection is sent even without
+		// its audit record.
 		x.fail(p)
+		return
+	}
+	if auditErr != nil {
+		x.fail(failf(codeAuditUnavailable, auditUnavailableMessage))
 		return
 	}
 
@@ -127,14 +146,107 @@ func (h *Handler) verifySignature(r *http.Request, body []byte) (sender, failure
 }
 
 // claimedSender returns the sender that r names, unverified, for the audit
-// record of a rejected request: "" unless it is one well-formed name.
+// record of a rejected request: "" unless it is one well-formed name that
+// contains no card number.
 func claimedSender(r *http.Request) string {
 	names := r.Header[senderHeader]
-	if len(names) != 1 || tokenvault.ValidateSender(names[0]) != nil {
+	if len(names) != 1 || tokenvault.ValidateSender(names[0]) != nil || tokenvault.ContainsCardNumber(names[0]) {
 		return ""
 	}
 	return names[0]
 }
+
+// checkSenderBrands returns sender_not_allowed unless Config.SenderBrands
+// lets sender send n. A sender limited to brands may change only a card
+// token of one of its brands, and reissue it only to a card number of one
+// of its brands. A token of data has no brand, so it is out of scope.
+//
+// NOTE: the token's brand is read before ApplyNotification, outside its
+// transaction, so a reissue that another sender applies in between can move
+// the token to a brand that this sender may not change, and this
+// notification still applies. Only a reissue changes a brand, and only a
+// sender allowed both brands can make it, so the notification lands as it
+// would have a moment earlier. Closing that gap would need a check inside
+// the vault's transaction.
+func (h *Handler) checkSenderBrands(ctx context.Context, sender string, n *tokenvault.Notification) problem {
+	brands := h.senderBrands[sender]
+	if len(brands) == 0 {
+		return problem{}
+	}
+
+	info, err := h.vault.Inspect(ctx, n.Token)
+	if err != nil {
+		return vaultProblem(err)
+	}
+	if info.Kind != tokenvault.KindCard || !slices.Contains(brands, info.Brand) {
+		return fail(codeSenderNotAllowed)
+	}
+	if n.Action != tokenvault.NotifyReissue {
+		return problem{}
+	}
+
+	brand, err := cardBrand(n.CardNumber, n.AllowNonLuhn)
+	if err != nil {
+		return vaultProblem(err)
+	}
+	if !slices.Contains(brands, brand) {
+		return fail(codeSenderNotAllowed)
+	}
+	return problem{}
+}
+
+// cardBrand returns the brand of a reissue's card number, or the error that
+// ApplyNotification returns for the number. ParseCardNumber always runs the
+// Luhn check, so with allowNonLuhn a number that fails it is parsed again
+// with its last digit replaced by the check digit that passes. That digit
+// does not change the brand, which depends on the first six digits only, of
+// the 12 or more that a card number has.
+func cardBrand(number string, allowNonLuhn bool) (tokenvault.Brand, error) {
+	card, err := tokenvault.ParseCardNumber(number)
+	if err != nil && allowNonLuhn {
+		card, err = tokenvault.ParseCardNumber(withLuhnCheckDigit(number))
+	}
+	if err != nil {
+		return "", err
+	}
+	return card.Brand(), nil
+}
+
+// withLuhnCheckDigit returns number with its last ASCII digit replaced by
+// the Luhn check digit of the digits before it. Other bytes are kept, so
+// that ParseCardNumber rejects the result exactly when it rejects number
+// for a reason other than the Luhn check.
+func withLuhnCheckDigit(number string) string {
+	last := len(number) - 1
+	for last >= 0 && !isASCIIDigit(number[last]) {
+		last--
+	}
+	if last < 0 {
+		return number
+	}
+
+	// Double every second digit, starting with the one left of the check
+	// digit.
+	sum, double := 0, true
+	for i := last - 1; i >= 0; i-- {
+		if !isASCIIDigit(number[i]) {
+			continue
+		}
+		d := int(number[i] - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	check := byte('0' + (10-sum%10)%10)
+	return number[:last] + string(check) + number[last+1:]
+}
+
+func isASCIIDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // notification converts the request into the vault's Notification. Its
 // messages name fields, never values from the request.
@@ -173,21 +285,55 @@ func (req *notificationRequest) notification(sender string) (tokenvault.Notifica
 // notificationAudit is the content of the audit record of one
 // POST /notifications request.
 type notificationAudit struct {
-	sender  string               // verified, or claimed when outcome is invalid_signature
+	sender  string               // verified, or claimed when the signature is not verified
 	req     *notificationRequest // nil when the body did not decode
 	outcome code
 	result  tokenvault.NotificationResult // zero unless outcome is codeOK
 	failure string                        // a signature* reason, for a rejected signature
+
+	// rateLimited adds the attribute suppressed_before with the count of
+	// records that the rate limit dropped before this one.
+	rateLimited bool
+	suppressed  int
 }
 
-// auditNotification writes the audit record of a notification. It never
-// logs the card number, and it logs a token, id or action only if it has a
-// valid shape, since the request may be unsigned or hold anything.
-func (x *exchange) auditNotification(a notificationAudit) {
+// auditUnverifiedNotification audits a notification rejected before its
+// signature was verified. Anyone can send such requests, so these records
+// share the rate limit of the 401 and 403 responses of the other routes.
+func (x *exchange) auditUnverifiedNotification(outcome code, failure string) {
+	suppressed, ok := x.h.rejections.allow(time.Now())
+	if !ok {
+		return
+	}
+	x.auditNotification(notificationAudit{
+		sender:      claimedSender(x.r),
+		outcome:     outcome,
+		failure:     failure,
+		rateLimited: true,
+		suppressed:  suppressed,
+	})
+}
+
+// auditNotification writes the audit record of a notification through the
+// audit handler directly, because slog.Logger drops a handler's write
+// error. A failed write is counted and logged here, and the error returned.
+// It never logs the card number or the reason, and it logs a token, id or
+// action only if it has a valid shape and contains no card number, since
+// the request may be unsigned or hold anything.
+//
+// NOTE: the sequence is logged as sent. A 19-digit sequence, such as a time
+// in Unix nanoseconds, passes the card number check about one time in ten,
+// and the vault stores the sequence in the token's record anyway.
+func (x *exchange) auditNotification(a notificationAudit) error {
+	handler := x.h.audit[x.route].Handler()
+	if !handler.Enabled(x.r.Context(), slog.LevelInfo) {
+		return nil
+	}
+
 	var token, id, action string
 	var sequence int
 	if a.req != nil {
-		token = auditedToken(a.req.Token)
+		token = auditedNotificationToken(a.req.Token)
 		id = auditedNotificationID(a.req.ID)
 		action = redactedToken
 		if _, err := tokenvault.ParseNotificationAction(a.req.Action); err == nil {
@@ -196,8 +342,8 @@ func (x *exchange) auditNotification(a notificationAudit) {
 		sequence = a.req.Sequence
 	}
 
-	attrs := make([]slog.Attr, 0, 9)
-	attrs = append(attrs,
+	record := slog.NewRecord(time.Now(), slog.LevelInfo, routes[x.route].action, 0)
+	record.AddAttrs(
 		slog.String("request_id", x.requestID),
 		slog.String("sender", a.sender),
 		slog.String("token", token),
@@ -207,19 +353,40 @@ func (x *exchange) auditNotification(a notificationAudit) {
 		slog.String("outcome", a.outcome.String()),
 	)
 	if a.result != 0 {
-		attrs = append(attrs, slog.String("result", a.result.String()))
+		record.AddAttrs(slog.String("result", a.result.String()))
 	}
 	if a.failure != "" {
-		attrs = append(attrs, slog.String("signature_failure", a.failure))
+		record.AddAttrs(slog.String("signature_failure", a.failure))
 	}
-	x.h.audit[x.route].LogAttrs(x.r.Context(), slog.LevelInfo, routes[x.route].action, attrs...)
+	if a.rateLimited {
+		record.AddAttrs(slog.Int("suppressed_before", a.suppressed))
+	}
+
+	if err := handler.Handle(x.r.Context(), record); err != nil {
+		x.h.metrics.auditFailures.Inc()
+		x.h.log.LogAttrs(x.r.Context(), slog.LevelError, "audit record not written",
+			slog.String("request_id", x.requestID), slog.String("route", x.route.String()), slog.String("error", err.Error()))
+		return err
+	}
+	return nil
+}
+
+// auditedNotificationToken returns token as auditedToken does, and
+// redactedToken for a token that contains a card number too: opaque tokens
+// are lowercase base32hex, so a client can write one whose digits are a
+// card number.
+func auditedNotificationToken(token string) string {
+	if tokenvault.ContainsCardNumber(token) {
+		return redactedToken
+	}
+	return auditedToken(token)
 }
 
 // auditedNotificationID returns id if the vault would accept it, 1 to
-// tokenvault.MaxNotificationIDSize bytes of printable ASCII, and
-// redactedToken otherwise.
+// tokenvault.MaxNotificationIDSize bytes of printable ASCII without a card
+// number, and redactedToken otherwise.
 func auditedNotificationID(id string) string {
-	if id == "" || len(id) > tokenvault.MaxNotificationIDSize {
+	if id == "" || len(id) > tokenvault.MaxNotificationIDSize || tokenvault.ContainsCardNumber(id) {
 		return redactedToken
 	}
 	for i := 0; i < len(id); i++ {

@@ -476,7 +476,7 @@ func TestLoadSendersRejects(t *testing.T) {
 		{"repeated name", `{"visa-vts":"` + secret + `","visa-vts":"` + secret + `"}`, 0o600},
 		{"reserved name", `{"vault":"` + secret + `"}`, 0o600},
 		{"invalid name", `{"Visa VTS":"` + secret + `"}`, 0o600},
-		{"secret not a string", `{"visa-vts":{"secret":"` + secret + `"}}`, 0o600},
+		{"secret not a string", `{"visa-vts":["` + secret + `"]}`, 0o600},
 		{"secret in base64url", `{"visa-vts":"-_-_-_-_-_-_-_-_-_-_-_-_"}`, 0o600},
 		{"secret without padding", `{"visa-vts":"` + strings.TrimRight(secret, "=") + `"}`, 0o600},
 		{"short secret", `{"visa-vts":"c2hvcnQ="}`, 0o600},
@@ -511,5 +511,230 @@ func TestNotificationsStatusIsJSON(t *testing.T) {
 	}
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+}
+
+func TestNotificationsAuditRedactsCardNumbers(t *testing.T) {
+	f := newNotificationFixture(t)
+	token := f.tokenize(visaPAN, map[string]any{"type": "card"})
+	// Opaque tokens are lowercase base32hex, so a client can write one
+	// whose digits are a card number.
+	tokenWithPAN := "tok_" + visaPAN + strings.Repeat("a", 19) + "g"
+
+	tests := []struct {
+		name   string
+		body   string
+		header map[string]string
+		status int
+		code   string
+	}{
+		{"id with a card number", notificationBody(t, token, "ref-"+visaPAN, "suspend", 1, nil), nil, http.StatusBadRequest, "invalid_option"},
+		{"id with a grouped card number", notificationBody(t, token, "ref 4111 1111 1111 1111", "suspend", 1, nil), nil, http.StatusBadRequest, "invalid_option"},
+		{"token with a card number", notificationBody(t, tokenWithPAN, "1", "suspend", 1, nil), nil, http.StatusNotFound, "token_not_found"},
+		{"unsigned, sender is a card number", notificationBody(t, token, "1", "suspend", 1, nil), map[string]string{"Tokenvault-Sender": visaPAN}, http.StatusUnauthorized, "invalid_signature"},
+	}
+	for _, tt := range tests {
+		var r response
+		if tt.header == nil {
+			r = f.notify(tt.body)
+		} else {
+			r = f.do(request{path: "/notifications", body: tt.body, header: tt.header})
+		}
+		wantError(t, tt.name, r, tt.status, tt.code)
+		wantUnchanged(t, f, tt.name, token)
+	}
+
+	records := f.auditRecords()
+	if len(records) != len(tests) {
+		t.Fatalf("%d audit records, want %d", len(records), len(tests))
+	}
+	for i, field := range []string{"notification_id", "notification_id", "token"} {
+		if got := records[i][field]; got != "[redacted]" {
+			t.Errorf("audit record of %s: %s = %v, want [redacted]", tests[i].name, field, got)
+		}
+	}
+	if got := records[3]["sender"]; got != "" {
+		t.Errorf("audit record of %s: sender = %v, want empty", tests[3].name, got)
+	}
+	if strings.Contains(f.audit.String(), visaPAN) || strings.Contains(f.audit.String(), "4111 1111 1111 1111") {
+		t.Errorf("audit log contains the card number:\n%s", f.audit.String())
+	}
+}
+
+func TestNotificationsAuditFailure(t *testing.T) {
+	w := &failingWriter{}
+	f := newFixture(t, withSenders(map[string][]byte{"visa-vts": visaSecret}),
+		func(c *httpapi.Config) { c.Audit = slog.New(slog.NewJSONHandler(w, nil)) })
+	token := f.tokenize(visaPAN, map[string]any{"type": "card"})
+	body := notificationBody(t, token, "n-1", "suspend", 1, nil)
+	w.broken.Store(true)
+
+	r := f.notify(body)
+	wantError(t, "applied notification with a broken audit log", r, http.StatusServiceUnavailable, "audit_unavailable")
+	if msg := r.errorBody(t).Error; !strings.Contains(msg, "duplicate") {
+		t.Errorf("audit_unavailable message %q does not tell the sender that a retry is a duplicate", msg)
+	}
+	info, err := f.vault.Inspect(context.Background(), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != tokenvault.StateSuspended {
+		t.Errorf("token is %s, want suspended: the vault applied the notification before the audit write", info.State)
+	}
+	if got := f.series("tokenvault_audit_write_failures_total")[""]; got != 1 {
+		t.Errorf("tokenvault_audit_write_failures_total = %v, want 1", got)
+	}
+	if !strings.Contains(f.log.String(), "audit record not written") {
+		t.Error("the error log does not report the failed audit write")
+	}
+
+	wantError(t, "duplicate with a broken audit log", f.notify(body), http.StatusServiceUnavailable, "audit_unavailable")
+	// A rejection keeps its status: nothing changed, so no retry is needed.
+	r = f.do(request{path: "/notifications", body: body})
+	wantError(t, "unsigned request with a broken audit log", r, http.StatusUnauthorized, "invalid_signature")
+	if got := f.series("tokenvault_audit_write_failures_total")[""]; got != 3 {
+		t.Errorf("tokenvault_audit_write_failures_total = %v, want 3", got)
+	}
+
+	w.broken.Store(false)
+	wantStatus(t, "retry once the audit log works", f.notify(body), "duplicate")
+}
+
+func TestNotificationsSignatureAuditRateLimited(t *testing.T) {
+	f := newNotificationFixture(t)
+	const sent = 300
+	for range sent {
+		f.do(request{path: "/notifications", body: "{}", header: map[string]string{"Tokenvault-Sender": "visa-vts"}})
+	}
+
+	records := f.auditRecords()
+	// The limiter allows a burst of 100 and refills 20 a second, so a
+	// slow machine may write a few more than 100.
+	if len(records) < 100 || len(records) > 150 {
+		t.Fatalf("%d audit records of %d rejected requests, want about 100", len(records), sent)
+	}
+	if got := records[0]["suppressed_before"]; got != 0.0 {
+		t.Errorf("first record: suppressed_before = %v, want 0", got)
+	}
+
+	time.Sleep(100 * time.Millisecond) // refills 2 records
+	f.audit.Reset()
+	f.do(request{path: "/notifications", body: "{}", header: map[string]string{"Tokenvault-Sender": "visa-vts"}})
+	records = f.auditRecords()
+	if len(records) != 1 {
+		t.Fatalf("%d audit records after a pause, want 1", len(records))
+	}
+	if got, _ := records[0]["suppressed_before"].(float64); got < sent-150 {
+		t.Errorf("suppressed_before = %v, want the %d or so records dropped", records[0]["suppressed_before"], sent-100)
+	}
+	if records[0]["outcome"] != "invalid_signature" || records[0]["signature_failure"] != "missing_header" {
+		t.Errorf("record after a pause = %v, want invalid_signature, missing_header", records[0])
+	}
+}
+
+// newScopedFixture returns a fixture whose sender visa-vts may change Visa
+// tokens only, and issuer-1 every token.
+func newScopedFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixture(t, func(c *httpapi.Config) {
+		c.Senders = map[string][]byte{"visa-vts": visaSecret, "issuer-1": issuerSecret}
+		c.SenderBrands = map[string][]tokenvault.Brand{"visa-vts": {tokenvault.BrandVisa}}
+	})
+}
+
+func TestNotificationsSenderBrands(t *testing.T) {
+	const (
+		mastercardReissue = "5105105105105100" // published test number
+		mastercardNonLuhn = "5105105105105101"
+		visaNonLuhn       = "4012888888881882"
+	)
+	f := newScopedFixture(t)
+	visaToken := f.tokenize(visaPAN, map[string]any{"type": "card"})
+	mastercardToken := f.tokenize(mastercardPAN, map[string]any{"type": "card", "format": "opaque"})
+	dataToken := f.tokenize("account 0042", nil)
+	f.sent(mastercardReissue)
+	f.sent(mastercardNonLuhn)
+	f.sent(visaNonLuhn)
+
+	rejected := []struct {
+		name string
+		body string
+	}{
+		{"suspend a Mastercard token", notificationBody(t, mastercardToken, "1", "suspend", 1, nil)},
+		{"delete a Mastercard token", notificationBody(t, mastercardToken, "2", "delete", 2, nil)},
+		{"suspend a data token", notificationBody(t, dataToken, "3", "suspend", 3, nil)},
+		{"reissue a Visa token to a Mastercard number", notificationBody(t, visaToken, "4", "reissue", 4, map[string]any{"card_number": mastercardReissue})},
+		{"reissue a Visa token to a non-Luhn Mastercard number", notificationBody(t, visaToken, "5", "reissue", 5, map[string]any{"card_number": mastercardNonLuhn, "allow_non_luhn": true})},
+		{"reissue a Mastercard token to a Visa number", notificationBody(t, mastercardToken, "6", "reissue", 6, map[string]any{"card_number": reissuedPAN})},
+	}
+	var first string
+	for _, tt := range rejected {
+		r := f.notify(tt.body)
+		wantError(t, tt.name, r, http.StatusForbidden, "sender_not_allowed")
+		if first == "" {
+			first = r.body
+		} else if r.body != first {
+			t.Errorf("%s: body %q differs from the first rejection's %q", tt.name, r.body, first)
+		}
+		for _, token := range []string{visaToken, mastercardToken, dataToken} {
+			wantUnchanged(t, f, tt.name, token)
+		}
+	}
+	if msg := strings.ToLower(first); strings.Contains(msg, "mastercard") || strings.Contains(msg, "visa") {
+		t.Errorf("sender_not_allowed body %q names a brand", first)
+	}
+	var audited int
+	for _, rec := range f.auditRecords() {
+		if rec["outcome"] == "sender_not_allowed" && rec["sender"] == "visa-vts" {
+			audited++
+		}
+	}
+	if audited != len(rejected) {
+		t.Errorf("%d audit records with outcome sender_not_allowed, want %d", audited, len(rejected))
+	}
+
+	wantStatus(t, "suspend a Visa token", f.notify(notificationBody(t, visaToken, "7", "suspend", 7, nil)), "applied")
+	wantStatus(t, "reissue a Visa token to a Visa number", f.notify(notificationBody(t, visaToken, "8", "reissue", 8, map[string]any{"card_number": reissuedPAN})), "applied")
+	wantError(t, "reissue to a non-Luhn Visa number without allow_non_luhn",
+		f.notify(notificationBody(t, visaToken, "9", "reissue", 9, map[string]any{"card_number": visaNonLuhn})), http.StatusBadRequest, "invalid_card_number")
+	wantStatus(t, "reissue to a non-Luhn Visa number", f.notify(notificationBody(t, visaToken, "10", "reissue", 10, map[string]any{"card_number": visaNonLuhn, "allow_non_luhn": true})), "applied")
+	wantError(t, "suspend an unknown token", f.notify(notificationBody(t, "tok_000000000000000000000000000000000000", "11", "suspend", 11, nil)), http.StatusNotFound, "token_not_found")
+
+	body := notificationBody(t, mastercardToken, "1", "delete", 1, nil)
+	r := f.do(request{path: "/notifications", body: body, header: signedHeaders("issuer-1", issuerSecret, body, time.Now())})
+	wantStatus(t, "delete a Mastercard token from a sender without brands", r, "applied")
+}
+
+func TestNotificationsEmptyBrandsAllowEvery(t *testing.T) {
+	f := newFixture(t, func(c *httpapi.Config) {
+		c.Senders = map[string][]byte{"visa-vts": visaSecret}
+		c.SenderBrands = map[string][]tokenvault.Brand{"visa-vts": {}}
+	})
+	token := f.tokenize(mastercardPAN, map[string]any{"type": "card"})
+	wantStatus(t, "suspend with an empty brand list", f.notify(notificationBody(t, token, "1", "suspend", 1, nil)), "applied")
+}
+
+func TestNewRejectsInvalidSenderBrands(t *testing.T) {
+	keys, err := tokenvault.GenerateKeyRing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := tokenvault.New(tokenvault.NewMemoryStore(), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+
+	tests := map[string]map[string][]tokenvault.Brand{
+		"sender not in Senders": {"mc-mdes": {tokenvault.BrandMastercard}},
+		"brand in capitals":     {"visa-vts": {"Visa"}},
+		"unknown brand":         {"visa-vts": {tokenvault.BrandVisa, "visa-electron"}},
+	}
+	for name, brands := range tests {
+		cfg := httpapi.Config{Vault: v, NoAuth: true, Audit: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
+			Senders: map[string][]byte{"visa-vts": visaSecret}, SenderBrands: brands}
+		if _, err := httpapi.New(cfg); err == nil {
+			t.Errorf("New with %s: err = nil, want an error", name)
+		}
 	}
 }

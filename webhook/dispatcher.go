@@ -80,6 +80,12 @@ type Options struct {
 	// delivery goroutine, between attempts, so it must return quickly and
 	// be safe for concurrent use by the goroutines of several endpoints.
 	OnError func(Failure)
+
+	// OnSubscriptionError, if set, is called when an endpoint's
+	// subscription fails and Run is about to subscribe it again, as Run
+	// describes. It is called from the endpoint's goroutine, with the same
+	// requirements as OnError.
+	OnSubscriptionError func(SubscriptionError)
 }
 
 // Failure is a failed delivery attempt. It contains no value and no secret:
@@ -94,7 +100,8 @@ type Failure struct {
 }
 
 // Dispatcher delivers a vault's events to webhook endpoints: each event as
-// one signed POST request per endpoint, in outbox order, at least once. Each
+// one signed POST request per endpoint, at least once, in outbox order except
+// for redelivered dead letters, as the package documentation describes. Each
 // endpoint has its own subscription, cursor and dead letters, so a slow or
 // failing endpoint does not hold up the others.
 type Dispatcher struct {
@@ -102,13 +109,19 @@ type Dispatcher struct {
 	endpoints []Endpoint
 	opts      Options
 	client    *http.Client
+
+	// restartMinBackoff and restartMaxBackoff bound the wait before an
+	// endpoint's subscription starts again after a failure. Tests
+	// shorten them.
+	restartMinBackoff time.Duration
+	restartMaxBackoff time.Duration
 }
 
 // NewDispatcher returns a Dispatcher that delivers the events of v to
 // endpoints. It copies endpoints and opts, so later changes to them have no
 // effect. Run checks the endpoints.
 func NewDispatcher(v *tokenvault.Vault, endpoints []Endpoint, opts *Options) *Dispatcher {
-	d := &Dispatcher{vault: v}
+	d := &Dispatcher{vault: v, restartMinBackoff: defaultRestartMinBackoff, restartMaxBackoff: defaultRestartMaxBackoff}
 	for _, e := range endpoints {
 		e.Secret = slices.Clone(e.Secret)
 		d.endpoints = append(d.endpoints, e)
@@ -151,19 +164,34 @@ func noRedirectClient(c *http.Client) *http.Client {
 	return &client
 }
 
-// Run delivers events until ctx is done, then waits for the deliveries in
-// flight to stop and returns ctx.Err(). It runs one Vault.Subscribe per
+// Run delivers events until ctx is done or the vault is closed, then waits
+// for the deliveries in flight to stop. It runs one Vault.Subscribe per
 // endpoint, named SubscriberName(endpoint.ID), which keeps the endpoint's
 // cursor in the vault, so a later Run resumes after the last acknowledged
 // event. A delivery that ctx interrupts counts as not acknowledged, and the
 // next Run sends it again.
 //
-// Run returns at once an error for an invalid endpoint. If a subscription
-// fails, Run stops the others and returns that error, which names the
-// endpoint: it wraps tokenvault.ErrVaultClosed when the vault is closed, and
-// tokenvault.ErrSubscriberRunning when another Run, of d or of another
-// Dispatcher on the same vault, delivers to an endpoint with the same ID.
-// With no endpoints, Run waits for ctx.
+// When the subscription of an endpoint fails, for example because the store
+// could not write its cursor, Run calls Options.OnSubscriptionError and
+// subscribes that endpoint again after a backoff. After n failures in a row
+// the wait is a random time from half to all of 1s·2^(n-1), at most 1
+// minute. A subscription that ran for at least a minute before it failed
+// counts as the first failure again. The other endpoints go on meanwhile.
+// The restarted subscription resumes after the last event whose
+// acknowledgement the vault recorded, so the event in flight at the failure
+// is sent again.
+//
+// Run returns ctx.Err() when ctx is done, and an error wrapping
+// tokenvault.ErrVaultClosed when the vault is closed. An endpoint that is
+// waiting to subscribe again detects the closed vault only when its wait
+// ends.
+// Run returns at once an error, which names the endpoint by its position,
+// for an invalid endpoint. It stops the other endpoints and returns an error
+// that wraps tokenvault.ErrSubscriberRunning when another Run, of d or of
+// another Dispatcher on the same vault, delivers to an endpoint with the
+// same ID, and one that wraps tokenvault.ErrInvalidOption when
+// Vault.Subscribe rejects the options. The errors of subscriptions name the
+// endpoint's ID. With no endpoints, Run waits for ctx.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.client.CloseIdleConnections()
 
@@ -180,15 +208,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, e := range d.endpoints {
 		wg.Go(func() {
-			err := d.vault.Subscribe(runCtx, SubscriberName(e.ID), d.handler(e), d.subscribeOptions(e))
-			if runCtx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-				return
+			if err := d.runEndpoint(runCtx, e); err != nil {
+				errs[i] = err
+				cancel()
 			}
-			if err == nil {
-				err = errors.New("subscription returned before the context was done")
-			}
-			errs[i] = fmt.Errorf("webhook: endpoint %s: %w", e.ID, err)
-			cancel()
 		})
 	}
 	wg.Wait()
@@ -281,7 +304,7 @@ func (d *Dispatcher) requestError(ctx context.Context, e Endpoint, err error) er
 // Payload is the JSON body of a webhook request: one tokenvault.Event. It
 // never contains a token's value. Receivers decode it with encoding/json.
 type Payload struct {
-	ID       string    `json:"id"`       // the event's ID, the same in every redelivery
+	ID       string    `json:"id"`       // the event's ID, the same in every redelivery: receivers drop repeats by it
 	Seq      uint64    `json:"seq"`      // the event's position in the vault's outbox
 	Token    string    `json:"token"`    // the token that changed
 	Revision uint64    `json:"revision"` // the token's revision after the change

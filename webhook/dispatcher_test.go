@@ -493,6 +493,50 @@ func TestDeadLetterThenRedeliver(t *testing.T) {
 	}
 }
 
+// TestRedeliveredDeadLetterFollowsLaterRevision checks the exception to
+// outbox order that the package documentation states: a dead letter sent
+// again by Redeliver arrives after a later revision of its token, so a
+// receiver that needs order compares revisions.
+func TestRedeliveredDeadLetterFollowsLaterRevision(t *testing.T) {
+	ctx := context.Background()
+	v := newVault(t)
+	rec := newTestReceiver(t, always(http.StatusInternalServerError))
+	opts := fastOptions()
+	opts.MaxAttempts = 2
+	runDispatcher(t, NewDispatcher(v, []Endpoint{rec.endpoint("billing")}, opts))
+
+	token, err := v.Tokenize(ctx, []byte("order test value"))
+	if err != nil {
+		t.Fatalf("Tokenize err = %v", err)
+	}
+	letters := waitForDeadLetters(t, v, "billing")
+	rec.setRespond(always(http.StatusOK))
+	if err := v.SuspendToken(ctx, token, tokenvault.WithReason("order test")); err != nil {
+		t.Fatalf("SuspendToken err = %v", err)
+	}
+	waitFor(t, "the suspended event", func() bool { return len(rec.acknowledged()) == 1 })
+	if err := v.Redeliver(ctx, SubscriberName("billing"), letters[0].Event.Seq); err != nil {
+		t.Fatalf("Redeliver err = %v", err)
+	}
+	waitFor(t, "the redelivered event", func() bool { return len(rec.acknowledged()) == 2 })
+
+	acked := rec.acknowledged()
+	if acked[0].payload.Revision != 1 || acked[1].payload.Revision != 0 {
+		t.Fatalf("revisions acknowledged = %d then %d, want 1 then the redelivered 0", acked[0].payload.Revision, acked[1].payload.Revision)
+	}
+	// A receiver that keeps the highest revision per token ignores the
+	// redelivered event and keeps the suspended state.
+	latest := make(map[string]Payload)
+	for _, r := range acked {
+		if last, ok := latest[r.payload.Token]; !ok || r.payload.Revision > last.Revision {
+			latest[r.payload.Token] = r.payload
+		}
+	}
+	if got := latest[token]; got.To != "suspended" {
+		t.Errorf("latest state of %s by revision = %q, want suspended", token, got.To)
+	}
+}
+
 // TestRestartResumes stops a dispatcher while a delivery is in flight,
 // writes more events while none runs, reopens the vault and starts a new
 // dispatcher, which must deliver every event that the first did not

@@ -112,8 +112,10 @@ type endpointJSON struct {
 // MinSecretSize random bytes, such as the output of
 // "head -c 32 /dev/urandom | base64". Unknown fields, repeated IDs and
 // invalid values are rejected, as are null, keys that differ only in case
-// and any data after the object. No error message contains a secret. An
-// empty list is valid, but a missing "endpoints" is not.
+// and any data after the object. An error names an endpoint by its position
+// in the list, from 1, and quotes none of its fields, so that a secret in
+// the wrong field does not reach a log. An empty list is valid, but a
+// missing "endpoints" is not.
 //
 // On Unix, LoadEndpoints rejects a file that its group or other users can
 // read or write, as tokenvault.LoadKeyFile does, because the secrets let
@@ -167,7 +169,7 @@ func parseEndpoints(data []byte) ([]Endpoint, error) {
 		if err != nil {
 			// The message of err quotes no input, but the index of the
 			// bad byte is of no use, so it is dropped.
-			return nil, fmt.Errorf("endpoint %d (%q): secret is not standard base64 with padding, as the base64 command writes it", i+1, raw.ID)
+			return nil, fmt.Errorf("endpoint %d: secret is not standard base64 with padding, as the base64 command writes it", i+1)
 		}
 		endpoints = append(endpoints, Endpoint{ID: raw.ID, URL: raw.URL, Secret: secret})
 	}
@@ -178,17 +180,19 @@ func parseEndpoints(data []byte) ([]Endpoint, error) {
 }
 
 // validateEndpoints checks each endpoint's ID, URL and secret, and that no
-// two endpoints share an ID.
+// two endpoints share an ID. Its errors name an endpoint by its position from
+// 1 and never quote its ID or URL, because a file with its fields mixed up
+// can hold a secret in either.
 func validateEndpoints(endpoints []Endpoint) error {
-	seen := make(map[string]bool, len(endpoints))
+	positions := make(map[string]int, len(endpoints))
 	for i, e := range endpoints {
 		if err := validateEndpoint(e); err != nil {
-			return fmt.Errorf("endpoint %d (%q): %w", i+1, e.ID, err)
+			return fmt.Errorf("endpoint %d: %w", i+1, err)
 		}
-		if seen[e.ID] {
-			return fmt.Errorf("endpoint %d (%q): an earlier endpoint has the same id, but each needs its own", i+1, e.ID)
+		if first, ok := positions[e.ID]; ok {
+			return fmt.Errorf("endpoint %d: its id is the same as that of endpoint %d, but each endpoint needs its own", i+1, first)
 		}
-		seen[e.ID] = true
+		positions[e.ID] = i + 1
 	}
 	return nil
 }
@@ -203,7 +207,7 @@ func validateEndpoint(e Endpoint) error {
 		return fmt.Errorf("invalid url: it does not parse as a URL")
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("invalid url %s: want an absolute http or https URL", u.Redacted())
+		return fmt.Errorf("invalid url: want an absolute http or https URL")
 	}
 
 	if len(e.Secret) < MinSecretSize {

@@ -127,7 +127,7 @@ func TestLoadEndpointsInvalid(t *testing.T) {
 		{"id with space", list(endpoint("a b", "https://a.example/", fileSecret)), "invalid id"},
 		{"id starting with dot", list(endpoint(".a", "https://a.example/", fileSecret)), "invalid id"},
 		{"id too long", list(endpoint(strings.Repeat("a", MaxIDSize+1), "https://a.example/", fileSecret)), "invalid id"},
-		{"id repeated", list(endpoint("a", "https://a.example/", fileSecret), endpoint("a", "https://b.example/", fileSecret)), "an earlier endpoint has the same id"},
+		{"id repeated", list(endpoint("a", "https://a.example/", fileSecret), endpoint("a", "https://b.example/", fileSecret)), "endpoint 2: its id is the same as that of endpoint 1"},
 		{"relative url", list(endpoint("a", "/hooks", fileSecret)), "want an absolute http or https URL"},
 		{"ftp url", list(endpoint("a", "ftp://a.example/", fileSecret)), "want an absolute http or https URL"},
 		{"url without host", list(endpoint("a", "https:///hooks", fileSecret)), "want an absolute http or https URL"},
@@ -195,5 +195,48 @@ func TestEndpointRedacted(t *testing.T) {
 		if !strings.Contains(out, "billing") {
 			t.Errorf("%s of an Endpoint does not show its ID: %s", name, out)
 		}
+	}
+}
+
+// TestLoadEndpointsErrorsQuoteNoValue checks that a rejected endpoint is
+// named by its position, because an id or URL field that holds a secret,
+// such as in a file whose id and secret were swapped, must not reach a log.
+func TestLoadEndpointsErrorsQuoteNoValue(t *testing.T) {
+	// secretID is a secret that is also a valid id, as a base64 secret
+	// without padding characters or '+' and '/' can be.
+	const secretID = "K7gNU3sdo2OL0wNhqoVWhr3g6s1xYv72"
+	endpoint := func(id, url, secret string) string {
+		return fmt.Sprintf(`{"id": %q, "url": %q, "secret": %q}`, id, url, secret)
+	}
+	list := func(endpoints ...string) string {
+		return `{"endpoints": [` + strings.Join(endpoints, ",") + `]}`
+	}
+	valid := endpoint("billing", "https://billing.example/hooks", fileSecret)
+
+	tests := []struct {
+		name    string
+		content string
+		secret  string // the value that the error must not contain
+		want    string // a part of the error message
+	}{
+		{"id and secret swapped", list(valid, endpoint(fileSecret, "https://a.example/", "billing")), fileSecret, "endpoint 2: secret is not standard base64"},
+		{"id and base64 secret swapped", list(endpoint(fileSecret, "https://a.example/", "YmlsbGluZw==")), fileSecret, "endpoint 1: invalid id"},
+		{"secret as url", list(valid, endpoint("ledger", fileSecret, fileSecret)), fileSecret, "endpoint 2: invalid url: want an absolute http or https URL"},
+		{"secret as url path", list(endpoint("ledger", "ftp://a.example/"+secretID, fileSecret)), secretID, "endpoint 1: invalid url"},
+		{"secret as repeated id", list(endpoint(secretID, "https://a.example/", fileSecret), valid, endpoint(secretID, "https://b.example/", fileSecret)), secretID, "endpoint 3: its id is the same as that of endpoint 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadEndpoints(writeEndpointsFile(t, tt.content, 0o600))
+			if err == nil {
+				t.Fatalf("LoadEndpoints err = nil, want an error containing %q", tt.want)
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("LoadEndpoints error %q contains the value of a rejected field", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("LoadEndpoints err = %v, want it to contain %q", err, tt.want)
+			}
+		})
 	}
 }

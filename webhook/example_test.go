@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/tokenvault/tokenvault"
@@ -18,8 +19,13 @@ import (
 )
 
 // receiver returns a webhook receiver that verifies each request with
-// VerifyRequest and prints the event type, and nothing else, on events.
+// VerifyRequest, drops repeats, and sends the type of each new event, and
+// nothing else, on events.
 func receiver(secret []byte, events chan<- string) http.Handler {
+	// A real receiver keeps the IDs in its database, in the transaction
+	// that handles the event.
+	var mu sync.Mutex
+	handled := make(map[string]bool)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := webhook.VerifyRequest(r, secret, 0)
 		var tooLarge *http.MaxBytesError
@@ -37,8 +43,17 @@ func receiver(secret []byte, events chan<- string) http.Handler {
 			http.Error(w, "invalid JSON", http.StatusBadRequest)
 			return
 		}
-		// A real receiver drops repeats by p.ID here, because delivery is at
-		// least once.
+		// Delivery is at least once, so repeats are dropped by p.ID, which
+		// the signature covers. The Tokenvault-Event-Id header is not signed,
+		// and a replay can change it.
+		mu.Lock()
+		repeat := handled[p.ID]
+		handled[p.ID] = true
+		mu.Unlock()
+		if repeat {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		events <- p.Type
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -55,13 +70,14 @@ func ExampleVerifyRequest() {
 	// The request that a Dispatcher sends when a token is suspended.
 	body := []byte(`{"id":"evt_tok_example_1","seq":2,"token":"tok_example","revision":1,"type":"suspended",` +
 		`"from":"active","to":"suspended","reason":"","actor":"","time":"2025-01-02T03:04:05Z"}`)
-	send := func(signature string) {
+	send := func(signature, eventID string) {
 		req, err := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
 		if err != nil {
 			log.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(webhook.SignatureHeader, signature)
+		req.Header.Set(webhook.EventIDHeader, eventID)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			log.Fatal(err)
@@ -70,12 +86,19 @@ func ExampleVerifyRequest() {
 		fmt.Println(resp.Status)
 	}
 
-	send(webhook.Sign(secret, body, time.Now()))
+	signature := webhook.Sign(secret, body, time.Now())
+	send(signature, "evt_tok_example_1")
 	fmt.Println("event:", <-events)
-	send(webhook.Sign([]byte("a secret that the receiver does not have"), body, time.Now()))
+	// A replay of the captured request, with another event ID header, is
+	// acknowledged but not handled again.
+	send(signature, "evt_replayed")
+	fmt.Println("events handled since:", len(events))
+	send(webhook.Sign([]byte("a secret that the receiver does not have"), body, time.Now()), "evt_tok_example_1")
 	// Output:
 	// 204 No Content
 	// event: suspended
+	// 200 OK
+	// events handled since: 0
 	// 401 Unauthorized
 }
 

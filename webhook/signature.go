@@ -17,8 +17,9 @@ import (
 const (
 	// SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256>".
 	SignatureHeader = "Tokenvault-Signature"
-	// EventIDHeader carries the event's ID, which stays the same across
-	// redeliveries, so that receivers can drop duplicates.
+	// EventIDHeader carries the event's ID, for routing and logging only.
+	// The signature does not cover it, so receivers drop duplicates by the
+	// body's "id" field, never by this header.
 	EventIDHeader = "Tokenvault-Event-Id"
 )
 
@@ -75,7 +76,9 @@ func computeMAC(secret []byte, ts string, body []byte) []byte {
 //
 // Security guarantees: the signatures are compared with hmac.Equal, in
 // constant time. Within the tolerance a captured request can be replayed, so
-// receivers drop repeats by the event ID (EventIDHeader, or the "id" field).
+// receivers drop repeats by the body's "id" field, which the signature
+// covers. Verify does not see the EventIDHeader, and a replay with a changed
+// header still verifies.
 func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
 	if len(secret) == 0 {
 		return errors.New("webhook: Verify called with an empty secret: pass the endpoint's secret")

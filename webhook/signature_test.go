@@ -193,6 +193,23 @@ func TestVerifyRequest(t *testing.T) {
 	}
 }
 
+// TestVerifyRequestIgnoresEventIDHeader replays a signed request with a
+// changed Tokenvault-Event-Id header. It still verifies, which is why
+// receivers drop repeats by the body's "id" field and not by the header.
+func TestVerifyRequestIgnoresEventIDHeader(t *testing.T) {
+	signature := Sign(testSecret, testBody, time.Now())
+	for _, eventID := range []string{"evt_tok_a_0", "evt_replayed_1", ""} {
+		r := httptest.NewRequest(http.MethodPost, "/hooks", bytes.NewReader(testBody))
+		r.Header.Set(SignatureHeader, signature)
+		if eventID != "" {
+			r.Header.Set(EventIDHeader, eventID)
+		}
+		if _, err := VerifyRequest(r, testSecret, 0); err != nil {
+			t.Errorf("VerifyRequest(%s %q) err = %v, want nil: the signature does not cover the header", EventIDHeader, eventID, err)
+		}
+	}
+}
+
 // FuzzVerify checks that Verify accepts what Sign made for any secret and
 // body, and rejects the same header for any other body, without panicking
 // on a header changed at random.

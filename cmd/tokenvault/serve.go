@@ -34,6 +34,14 @@ const (
 	defaultShutdownTimeout = 15 * time.Second
 )
 
+// Environment variable and default of --expiry-interval. A minute keeps an
+// "expired" event within about a minute of the expiry time, at the cost of
+// one scan of every record per minute.
+const (
+	envExpiryInterval     = "TOKENVAULT_EXPIRY_INTERVAL"
+	defaultExpiryInterval = time.Minute
+)
+
 // Limits of the HTTP server. A request body is JSON of at most the handler's
 // MaxBodyBytes (1 MiB by default), so readTimeout accepts clients that send
 // about 35 KB/s or more. A slower client would hold a goroutine and a buffer.
@@ -79,15 +87,25 @@ POST /notifications takes suspend, resume, delete and reissue notifications
 from card networks and issuers. They sign each request with HMAC-SHA256
 instead of sending an API key, with the secrets in the --senders file: a JSON
 object that maps each sender name to its secret in standard base64, such as
-{"visa-vts": "BASE64 SECRET"}, with mode 0600. serve reads it at start. When
-the file does not exist and no flag or environment variable names it, the
-route responds 404.
+{"visa-vts": "BASE64 SECRET"}, with mode 0600. A sender's value may instead be
+{"secret": "BASE64 SECRET", "brands": ["visa"]}, which lets the sender change
+only card tokens of those brands and reissue them only to card numbers of
+those brands. Other notifications of the sender get 403 sender_not_allowed.
+serve reads the file at start. When the file does not exist and no flag or
+environment variable names it, the route responds 404.
 
 When the webhooks file exists (--webhooks, default the database path with its
 extension replaced by .webhooks), serve sends each outbox event to its
 endpoints as signed POST requests and logs each failed attempt, as
 'tokenvault help webhooks' describes. A named file that does not exist is an
 error.
+
+serve records the expiry of tokens whose expiry time has passed, as an
+"expired" event for subscribers and webhook endpoints, when it starts and
+then every --expiry-interval (default $TOKENVAULT_EXPIRY_INTERVAL, or 1m).
+It logs the number of tokens it recorded and each error. An interval of 0
+turns recording off: tokens still stop detokenizing at their expiry time, but
+no "expired" event is written while recording is off.
 
 serve writes its logs as JSON lines on standard error, and an audit record
 for each detokenized token, each lifecycle change, each notification and
@@ -115,6 +133,7 @@ database and exits with status 0. A second signal ends the process at once.`,
 		fs.StringVar(&cfg.senders, "senders", "", "read the senders of POST /notifications and their secrets from the JSON file at `PATH` (default $"+envSenders+", or the database path with its extension replaced by "+sendersExt+")")
 		fs.BoolVar(&cfg.noAuth, "no-auth", false, "accept requests without an API key; allowed only on a loopback address")
 		fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT or SIGTERM, wait at most `DURATION` for requests in flight")
+		fs.Func("expiry-interval", "record the expiry of tokens whose expiry time has passed every `DURATION`, such as 30s or 5m, and once at the start; 0 turns it off (default $"+envExpiryInterval+", or 1m)", cfg.setExpiryInterval)
 		fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "on SIGINT or SIGTERM, report not ready on /readyz and keep serving for `DURATION` before closing the listener, so that a load balancer stops sending requests first")
 
 		return func(ctx context.Context, s streams, args []string) error {
@@ -144,6 +163,8 @@ type serveConfig struct {
 	noAuth          bool
 	shutdownTimeout time.Duration
 	drainDelay      time.Duration
+	expiryInterval  time.Duration // 0 turns expiry recording off
+	expirySet       bool          // the --expiry-interval flag set expiryInterval
 }
 
 // resolve fills the settings that no flag set from the environment and the
@@ -170,6 +191,9 @@ func (c *serveConfig) resolve() error {
 		}
 	}
 	c.webhooks, c.webhooksNamed = webhooksPath(c.webhooks, c.vault.dbPath())
+	if err := c.resolveExpiryInterval(); err != nil {
+		return err
+	}
 
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return usagef("invalid --addr %s: expected HOST:PORT, such as %s", quoteArg(c.addr), defaultAddr)
@@ -186,6 +210,39 @@ func (c *serveConfig) resolve() error {
 	if c.noAuth && !isLoopbackHost(c.addr) {
 		return usagef("--no-auth would serve %s without authentication: it is allowed only on a loopback address (127.0.0.0/8, ::1 or localhost)", quoteArg(c.addr))
 	}
+	return nil
+}
+
+// setExpiryInterval sets expiryInterval from the --expiry-interval flag.
+func (c *serveConfig) setExpiryInterval(value string) error {
+	d, err := time.ParseDuration(value)
+	if err != nil {
+		return errors.New("want a duration such as 30s or 5m, or 0 to turn expiry recording off")
+	}
+	c.expiryInterval, c.expirySet = d, true
+	return nil
+}
+
+// resolveExpiryInterval sets expiryInterval from $TOKENVAULT_EXPIRY_INTERVAL
+// or the default when no flag set it, and checks it.
+func (c *serveConfig) resolveExpiryInterval() error {
+	if c.expirySet {
+		if c.expiryInterval < 0 {
+			return usagef("invalid --expiry-interval %s: the duration must not be negative, and 0 turns expiry recording off", c.expiryInterval)
+		}
+		return nil
+	}
+
+	c.expiryInterval = defaultExpiryInterval
+	value := os.Getenv(envExpiryInterval)
+	if value == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil || d < 0 {
+		return usagef("invalid %s %s: want a duration that is not negative, such as 30s or 5m, or 0 to turn expiry recording off", envExpiryInterval, quoteArg(value))
+	}
+	c.expiryInterval = d
 	return nil
 }
 
@@ -257,6 +314,13 @@ func runServe(ctx context.Context, s streams, cfg *serveConfig) error {
 	}
 
 	stopWebhooks := startWebhooks(logger, vault, cfg.webhooks, endpoints)
+	stopExpiry := startExpiryLoop(logger, vault, cfg.expiryInterval)
+	// Both stop before the vault closes: the expiry loop first, because it
+	// writes events that the dispatcher sends.
+	stopBackground := func() {
+		stopExpiry()
+		stopWebhooks()
+	}
 	srv := newHTTPServer(handler, tlsConfig, logger)
 	served := make(chan error, 1)
 	go func() {
@@ -277,14 +341,66 @@ func runServe(ctx context.Context, s streams, cfg *serveConfig) error {
 		// Serve returns before Shutdown only when accepting failed.
 		logger.Error("serve failed", "address", ln.Addr().String(), "error", err.Error())
 		srv.Close()
-		stopWebhooks()
+		stopBackground()
 		if closeErr := vault.Close(); closeErr != nil {
 			logger.Error("close vault failed", "db", dbPath, "error", errorText(closeErr))
 		}
 		return errReported
 	case <-ctx.Done():
 	}
-	return shutdown(logger, srv, served, handler, vault, stopWebhooks, cfg, context.Cause(ctx))
+	return shutdown(logger, srv, served, handler, vault, stopBackground, cfg, context.Cause(ctx))
+}
+
+// startExpiryLoop records the expiry of tokens with Vault.RecordExpirations
+// at once and then every interval, so that subscribers and webhook
+// endpoints get "expired" events. It returns the function that stops the
+// loop and waits until it has stopped. An interval of 0 starts nothing.
+func startExpiryLoop(logger *slog.Logger, vault *tokenvault.Vault, interval time.Duration) (stop func()) {
+	if interval == 0 {
+		logger.Info("the expiry interval is 0, so serve records no token expirations")
+		return func() {}
+	}
+
+	logger.Info("started recording token expirations", "interval", interval.String())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(interval)
+		defer ticker.Stop()
+		failures := 0
+		for {
+			failures = recordExpirations(ctx, logger, vault, failures)
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+
+	return func() {
+		cancel()
+		<-done
+		logger.Info("stopped recording token expirations")
+	}
+}
+
+// recordExpirations runs one Vault.RecordExpirations and logs what it did.
+// failures counts the failed runs in a row before this one, and it returns
+// the new count.
+func recordExpirations(ctx context.Context, logger *slog.Logger, vault *tokenvault.Vault, failures int) int {
+	count, err := vault.RecordExpirations(ctx)
+	if count > 0 {
+		logger.Info("recorded token expirations", "count", count)
+	}
+	if err == nil || ctx.Err() != nil {
+		return 0
+	}
+
+	failures++
+	logger.Error("record token expirations failed, retrying at the next interval", "failures", failures, "error", errorText(err))
+	return failures
 }
 
 // newHTTPServer returns the server for handler, with the limits above.
@@ -307,9 +423,10 @@ func newHTTPServer(handler http.Handler, tlsConfig *tls.Config, logger *slog.Log
 
 // shutdown stops srv after a signal: it marks the handler as draining, stops
 // accepting connections, waits up to cfg.shutdownTimeout for requests in
-// flight, stops the webhook dispatcher and closes the vault. It returns nil
-// only if every step succeeded.
-func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handler *httpapi.Handler, vault *tokenvault.Vault, stopWebhooks func(), cfg *serveConfig, cause error) error {
+// flight, stops the expiry loop and the webhook dispatcher with
+// stopBackground, and closes the vault. It returns nil only if every step
+// succeeded.
+func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handler *httpapi.Handler, vault *tokenvault.Vault, stopBackground func(), cfg *serveConfig, cause error) error {
 	logger.Info("shutting down", "reason", cause.Error(), "timeout", cfg.shutdownTimeout.String())
 	handler.SetDraining()
 	if cfg.drainDelay > 0 {
@@ -334,7 +451,7 @@ func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handle
 		clean = false
 	}
 
-	stopWebhooks()
+	stopBackground()
 	dbPath := cfg.vault.dbPath()
 	if err := vault.Close(); err != nil {
 		logger.Error("close vault failed", "db", dbPath, "error", errorText(err))
@@ -355,15 +472,15 @@ func newServeHandler(stderr io.Writer, logger, audit *slog.Logger, vault *tokenv
 	// A nil Registry gets the Go and process collectors besides the
 	// handler's metrics.
 	hc := httpapi.Config{Vault: vault, NoAuth: cfg.noAuth, Audit: audit, Log: logger}
-	senders, err := httpapi.LoadSenders(cfg.senders)
+	senders, brands, err := httpapi.LoadScopedSenders(cfg.senders)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !cfg.sendersNamed:
 		logger.Info("no senders file, so POST /notifications is off", "senders", cfg.senders)
 	case err != nil:
 		return nil, err
 	default:
-		logger.Info("loaded notification senders", "senders", cfg.senders, "count", len(senders))
-		hc.Senders = senders
+		logger.Info("loaded notification senders", "senders", cfg.senders, "count", len(senders), "brand_limited", len(brands))
+		hc.Senders, hc.SenderBrands = senders, brands
 	}
 
 	if !cfg.noAuth {

@@ -44,11 +44,20 @@ An id is 1 to 56 characters of A-Z, a-z, 0-9, '.', '_' and '-'. A secret is
 at least 16 random bytes in standard base64, such as the output of
 'head -c 32 /dev/urandom | base64', and the receiver has the same bytes.
 
-Each endpoint gets the events in order. A failed attempt (a status other
-than 2xx, a redirect, a network error, or no response within 10s) is retried
-after a random wait of up to 1s, a limit that doubles after each failed
-attempt up to 10m. After 12 failed attempts the event becomes a dead letter
-of that endpoint, and the endpoint goes on with the next event.
+Each endpoint gets the events in outbox order, except that a redelivered
+dead letter comes after the events sent since it was set aside, which can
+include later revisions of its token. Receivers that need order compare each
+token's "revision" field and ignore older ones, and drop repeats by the
+body's "id" field. A new endpoint first gets every event since the vault was
+created, because the outbox is never pruned.
+
+A failed attempt (a status other than 2xx, a redirect, a network error, or
+no response within 10s) is retried after a random wait of up to 1s, a limit
+that doubles after each failed attempt up to 10m. After 12 failed attempts
+the event becomes a dead letter of that endpoint, and the endpoint goes on
+with the next event. When the database fails, for example on a full disk,
+serve logs the error and starts the endpoint again after a random wait of
+0.5s to 1s, a range that doubles with each failure in a row up to 30s to 1m.
 
 list prints the id and URL of every endpoint, with any password in the URL
 hidden and never a secret, and reads only the webhooks file. dead-letters
@@ -278,9 +287,9 @@ func openWebhooksVault(stderr io.Writer, vf *vaultFlags, subcommand string) (*to
 }
 
 // startWebhooks starts a webhook dispatcher for endpoints, if there are any,
-// that logs each failed attempt, and returns the function that stops it and
-// waits until it has stopped. serve calls that function before it closes the
-// vault.
+// that logs each failed attempt and each restart of an endpoint's
+// subscription, and returns the function that stops it and waits until it
+// has stopped. serve calls that function before it closes the vault.
 func startWebhooks(logger *slog.Logger, vault *tokenvault.Vault, path string, endpoints []webhook.Endpoint) (stop func()) {
 	if len(endpoints) == 0 {
 		return func() {}
@@ -290,23 +299,33 @@ func startWebhooks(logger *slog.Logger, vault *tokenvault.Vault, path string, en
 	for i, e := range endpoints {
 		ids[i] = e.ID
 	}
-	d := webhook.NewDispatcher(vault, endpoints, &webhook.Options{OnError: func(f webhook.Failure) {
-		attrs := []any{"endpoint", f.Endpoint, "event_id", f.Event.ID, "seq", f.Event.Seq, "attempt", f.Attempt, "error", f.Err.Error()}
-		if f.Dead {
-			logger.Error("webhook delivery failed for the last time, so the event is now a dead letter: stop serve and run 'tokenvault webhooks redeliver ENDPOINT SEQ' to send it again", attrs...)
-			return
-		}
-		logger.Warn("webhook delivery failed, retrying after a backoff", attrs...)
-	}})
+	d := webhook.NewDispatcher(vault, endpoints, &webhook.Options{
+		OnError: func(f webhook.Failure) {
+			attrs := []any{"endpoint", f.Endpoint, "event_id", f.Event.ID, "seq", f.Event.Seq, "attempt", f.Attempt, "error", f.Err.Error()}
+			if f.Dead {
+				logger.Error("webhook delivery failed for the last time, so the event is now a dead letter: stop serve and run 'tokenvault webhooks redeliver ENDPOINT SEQ' to send it again", attrs...)
+				return
+			}
+			logger.Warn("webhook delivery failed, retrying after a backoff", attrs...)
+		},
+		// The backoff spaces these records out to one every 30s to 1m per
+		// endpoint after a few failures in a row.
+		OnSubscriptionError: func(e webhook.SubscriptionError) {
+			logger.Error("webhook delivery to an endpoint stopped on an error, restarting it after a backoff",
+				"endpoint", e.Endpoint, "failures", e.Failures, "retry_in", e.Wait.String(), "error", errorText(e.Err))
+		},
+	})
 
 	logger.Info("started webhook dispatcher", "webhooks", path, "endpoints", ids)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// Run returns before ctx is done only on an error that subscribing
+		// again cannot fix, such as a closed vault.
 		err := d.Run(ctx)
 		if ctx.Err() == nil {
-			logger.Error("webhook dispatcher failed, so no webhooks are sent until serve restarts", "webhooks", path, "error", errorText(err))
+			logger.Error("webhook dispatcher stopped, so no webhooks are sent until serve restarts", "webhooks", path, "error", errorText(err))
 		}
 	}()
 
