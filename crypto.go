@@ -43,9 +43,9 @@ type KeyRing struct {
 // that is invalid for pointers, such as %s on a KeyRing value. A pointer
 // field prints as an address, but a byte slice field would print the key.
 type keyRing struct {
-	keys    []*fernet.Key // primary first
-	ids     []KeyID       // ids[i] names keys[i]
-	byID    map[KeyID]*fernet.Key
+	keys    []*fernet.Key             // primary first
+	ids     []KeyID                   // ids[i] names keys[i]
+	byID    map[KeyID]*fernetspec.Key // verifiers, which keep each key's HMAC and AES state
 	index   *fernet.Key
 	indexID KeyID
 }
@@ -65,7 +65,7 @@ func NewKeyRing(fernetKeys []string, indexKey string) (*KeyRing, error) {
 		return nil, invalid(ErrInvalidKey, "no Fernet key given")
 	}
 
-	r := &keyRing{byID: make(map[KeyID]*fernet.Key, len(fernetKeys))}
+	r := &keyRing{byID: make(map[KeyID]*fernetspec.Key, len(fernetKeys))}
 	for i, s := range fernetKeys {
 		k, err := fernet.DecodeKey(strings.TrimSpace(s))
 		if err != nil {
@@ -77,7 +77,7 @@ func NewKeyRing(fernetKeys []string, indexKey string) (*KeyRing, error) {
 		}
 		r.keys = append(r.keys, k)
 		r.ids = append(r.ids, id)
-		r.byID[id] = k
+		r.byID[id] = fernetspec.NewKey(k)
 	}
 
 	index, err := fernet.DecodeKey(strings.TrimSpace(indexKey))
@@ -163,8 +163,8 @@ func (k *KeyRing) IndexKeyID() KeyID { return k.r.indexID }
 // the tokens of a Fernet-based service that tokenvault replaces. It returns
 // one error for every invalid token.
 func (k *KeyRing) Decrypt(fernetToken []byte) ([]byte, error) {
-	for _, key := range k.r.keys {
-		if msg, ok := fernetspec.Verify(fernetToken, key, 0, time.Time{}); ok {
+	for _, id := range k.r.ids {
+		if msg, ok := k.r.byID[id].Verify(fernetToken, 0, time.Time{}); ok {
 			return msg, nil
 		}
 	}
@@ -189,7 +189,7 @@ func (r *keyRing) decrypt(id KeyID, tok []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: key id %s", ErrUnknownKey, id)
 	}
-	msg, ok := fernetspec.Verify(tok, key, 0, time.Time{})
+	msg, ok := key.Verify(tok, 0, time.Time{})
 	if !ok {
 		return nil, ErrIntegrity
 	}

@@ -1,13 +1,21 @@
 // Package fernetspec verifies Fernet tokens (https://github.com/fernet/spec)
 // with the checks of the spec that github.com/fernet/fernet-go leaves out of
 // its API: strict base64, strict PKCS #7 padding and a clock that tests can
-// set.
+// set. A Key keeps its HMAC and AES state between tokens, which fernet-go
+// recomputes for every token, because verification is on the vault's read
+// path.
 package fernetspec
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"hash"
+	"sync"
 	"time"
 
 	"github.com/fernet/fernet-go"
@@ -20,45 +28,89 @@ const MaxClockSkew = 60 * time.Second
 // Sizes in a decoded token: version, timestamp and IV before the ciphertext,
 // and the HMAC after it.
 const (
-	blockSize     = 16 // AES
-	overheadBytes = 1 + 8 + blockSize + 32
+	version       = 0x80
+	blockSize     = aes.BlockSize
+	ivOffset      = 1 + 8
+	payloadOffset = ivOffset + blockSize
+	macSize       = sha256.Size
+	overheadBytes = payloadOffset + macSize
 	minTokenBytes = overheadBytes + blockSize // with one ciphertext block
 )
 
 var strict = base64.URLEncoding.Strict()
+
+// Key verifies and decrypts the Fernet tokens of one key. It is safe for
+// concurrent use.
+type Key struct {
+	block cipher.Block
+	macs  sync.Pool // of hash.Hash: HMAC-SHA256 keyed with the signing key
+}
+
+// NewKey returns the verifier of key.
+func NewKey(key *fernet.Key) *Key {
+	// A Fernet key is the signing key then the encryption key, 16 bytes each.
+	signing := append([]byte(nil), key[:16]...)
+	block, err := aes.NewCipher(key[16:])
+	if err != nil {
+		panic("fernetspec: AES key of 16 bytes rejected: " + err.Error())
+	}
+	k := &Key{block: block}
+	k.macs.New = func() any { return hmac.New(sha256.New, signing) }
+	return k
+}
 
 // Verify returns the message of tok, a base64url Fernet token, if its HMAC
 // under key is valid. With ttl > 0 it also rejects a token issued more than ttl
 // before now or more than MaxClockSkew after now; with ttl <= 0 the timestamp
 // is not checked. ok is false for every kind of invalid token.
 func Verify(tok []byte, key *fernet.Key, ttl time.Duration, now time.Time) (msg []byte, ok bool) {
-	issued, ok := Timestamp(tok)
+	return NewKey(key).Verify(tok, ttl, now)
+}
+
+// Verify is the package's Verify with k's key. The message it returns is a
+// new slice that the caller owns.
+func (k *Key) Verify(tok []byte, ttl time.Duration, now time.Time) (msg []byte, ok bool) {
+	raw, ok := decode(tok)
 	if !ok {
 		return nil, false
 	}
-	if ttl > 0 && (now.After(issued.Add(ttl)) || issued.After(now.Add(MaxClockSkew))) {
+	if ttl > 0 {
+		issued := timestampOf(raw)
+		if now.After(issued.Add(ttl)) || issued.After(now.Add(MaxClockSkew)) {
+			return nil, false
+		}
+	}
+
+	// The HMAC covers everything before it and is checked before any
+	// decryption, so that a forged token learns nothing from padding.
+	macStart := len(raw) - macSize
+	mac := k.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write(raw[:macStart])
+	var sum [macSize]byte
+	mac.Sum(sum[:0])
+	k.macs.Put(mac)
+	if !hmac.Equal(sum[:], raw[macStart:]) {
 		return nil, false
 	}
 
-	msg = fernet.VerifyAndDecrypt(tok, 0, []*fernet.Key{key})
-	if msg == nil {
+	ciphertext := raw[payloadOffset:macStart]
+	if len(ciphertext)%blockSize != 0 {
 		return nil, false
 	}
+	cipher.NewCBCDecrypter(k.block, raw[ivOffset:payloadOffset]).CryptBlocks(ciphertext, ciphertext)
 
-	// fernet-go checks only that the last c bytes all equal c, the value of
-	// the last byte. So it accepts c = 0, and c > 16 when enough bytes match,
-	// which PKCS #7 does not allow.
-	if pad := ciphertextLen(tok) - len(msg); pad < 1 || pad > blockSize {
+	// PKCS #7: the last byte n, from 1 to the block size, repeated n times.
+	n := int(ciphertext[len(ciphertext)-1])
+	if n < 1 || n > blockSize {
 		return nil, false
 	}
-	return msg, true
-}
-
-// ciphertextLen returns the length of the ciphertext field of tok, which
-// Timestamp has checked to be strict, padded base64url.
-func ciphertextLen(tok []byte) int {
-	decoded := len(tok)/4*3 - (len(tok) - len(bytes.TrimRight(tok, "=")))
-	return decoded - overheadBytes
+	for _, b := range ciphertext[len(ciphertext)-n:] {
+		if int(b) != n {
+			return nil, false
+		}
+	}
+	return ciphertext[:len(ciphertext)-n], true
 }
 
 // Timestamp returns the issue time recorded in tok. ok is false if tok is not
@@ -66,16 +118,29 @@ func ciphertextLen(tok []byte) int {
 // a version other than 0x80. The time is not authenticated until Verify
 // passes.
 func Timestamp(tok []byte) (issued time.Time, ok bool) {
-	// fernet-go ignores a base64 error after a decoded prefix, and Go's
-	// decoder skips line breaks, so either would let a valid token followed
-	// by junk verify. Decoding the whole input strictly here prevents it.
-	if bytes.ContainsAny(tok, "\r\n") {
+	raw, ok := decode(tok)
+	if !ok {
 		return time.Time{}, false
+	}
+	return timestampOf(raw), true
+}
+
+// decode returns the bytes of tok if it is strict, padded base64url of at
+// least the smallest token with version 0x80. Go's decoder skips line
+// breaks, which would let a valid token followed by junk decode, so they are
+// rejected first.
+func decode(tok []byte) ([]byte, bool) {
+	if bytes.ContainsAny(tok, "\r\n") {
+		return nil, false
 	}
 	raw := make([]byte, strict.DecodedLen(len(tok)))
 	n, err := strict.Decode(raw, tok)
-	if err != nil || n < minTokenBytes || raw[0] != 0x80 {
-		return time.Time{}, false
+	if err != nil || n < minTokenBytes || raw[0] != version {
+		return nil, false
 	}
-	return time.Unix(int64(binary.BigEndian.Uint64(raw[1:9])), 0), true
+	return raw[:n], true
+}
+
+func timestampOf(raw []byte) time.Time {
+	return time.Unix(int64(binary.BigEndian.Uint64(raw[1:ivOffset])), 0)
 }
