@@ -60,7 +60,7 @@ func (v *Vault) detokenize(ctx context.Context, token string) (*Record, []byte, 
 }
 
 // usable returns nil if rec can be detokenized at now, or the sentinel that
-// says why not. A closed token reports closed even if it also expired.
+// gives the reason. A closed token reports closed even if it also expired.
 func usable(rec *Record, now time.Time) error {
 	switch {
 	case rec.State == StateClosed:
@@ -76,8 +76,8 @@ func usable(rec *Record, now time.Time) error {
 	}
 }
 
-// TokenInfo is what Inspect returns about a token: its state, metadata and
-// history, never its value.
+// TokenInfo is the result of Inspect: a token's state, metadata and history,
+// never its value.
 type TokenInfo struct {
 	Token    string
 	State    State
@@ -119,8 +119,8 @@ func (v *Vault) Inspect(ctx context.Context, token string) (*TokenInfo, error) {
 
 // TokensForCard returns the tokens of a card number that are not closed, in
 // every scope and format, found by its keyed fingerprint without decrypting
-// anything. Suspended and expired tokens are listed; Inspect tells their
-// state. The number is normalized as by ParseCardNumber,
+// anything. Suspended and expired tokens are listed, and Inspect returns
+// their state. The number is normalized as by ParseCardNumber,
 // except that the Luhn check is skipped so that numbers tokenized with
 // AllowNonLuhn are found.
 func (v *Vault) TokensForCard(ctx context.Context, pan string) ([]string, error) {

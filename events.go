@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// EventType is what happened to a token. The zero value is invalid.
+// EventType is the kind of change to a token. The zero value is invalid.
 type EventType uint8
 
 const (

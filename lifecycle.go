@@ -56,7 +56,7 @@ func ParseState(s string) (State, error) {
 // reason and the actor the caller gave. It never holds the token's value.
 type Change struct {
 	Revision uint64    // the record's revision after the change, set by the Store
-	Type     EventType // what happened; the outbox event gets the same type
+	Type     EventType // the kind of change, which the outbox event gets too
 	From     State     // state before the change
 	To       State     // state after the change
 	Reason   string    // free text from the caller, may be empty
@@ -89,7 +89,7 @@ const LocalParty = "vault"
 
 // SuspendToken moves an active token to suspended, so that Detokenize returns
 // ErrSuspended until ActivateToken. Suspending a token that this vault has
-// already suspended succeeds and records nothing; suspending one that only
+// already suspended succeeds and records nothing. Suspending one that only
 // other parties (senders of inbound notifications) hold adds this vault's
 // suspension. A closed token returns a *TransitionError that wraps ErrClosed;
 // an unknown token returns ErrNotFound.

@@ -8,8 +8,8 @@ import (
 )
 
 // Store keeps token records for a Vault. The Vault encrypts before it calls a
-// Store and decrypts after, so a Store sees ciphertext, keyed fingerprints
-// and non-secret metadata only. Package storetest checks an implementation
+// Store and decrypts after, so a Store receives only ciphertext, keyed
+// fingerprints and non-secret metadata. Package storetest checks an implementation
 // against every rule below.
 //
 // Implementations must be safe for concurrent use by multiple goroutines.
@@ -81,7 +81,7 @@ type Store interface {
 	FindByDeterministicKey(ctx context.Context, key []byte) (*Record, error)
 
 	// FindByFingerprint returns the tokens of the records whose Fingerprint is
-	// fingerprint, in token order; it returns an empty slice, not an error,
+	// fingerprint, in token order. It returns an empty slice, not an error,
 	// when there are none.
 	FindByFingerprint(ctx context.Context, fingerprint []byte) ([]string, error)
 
@@ -132,8 +132,8 @@ type Record struct {
 	// closed. Stores may rely on the fixed size.
 	Fingerprint []byte
 	// DeterministicKey is the keyed blind index of the scope, format and
-	// value for deterministic tokens, unique among live records; nil for
-	// random tokens and once the token is closed.
+	// value for deterministic tokens, unique among live records. It is nil
+	// for random tokens and once the token is closed.
 	DeterministicKey []byte
 
 	// Suspenders lists, sorted, the parties whose suspension holds the
@@ -149,7 +149,7 @@ type Record struct {
 	ExpiryRecorded bool
 }
 
-// InboundState is what a record keeps of the inbound notifications applied to
+// InboundState is a record's memory of the inbound notifications applied to
 // it, so that a notification is applied once and never after a newer one.
 type InboundState struct {
 	// Senders is the last sequence number applied per sender, sorted by
@@ -168,11 +168,11 @@ type SenderPosition struct {
 
 // MaxRecentNotifications bounds InboundState.Recent. A duplicate older than
 // that is still never applied twice, because its sequence number is no
-// newer than the sender's position; it is then reported as stale.
+// newer than the sender's position. It is then reported as stale.
 const MaxRecentNotifications = 64
 
-// Metadata is what a vault keeps about a token besides its value. It is safe
-// to show: at most the first six and last four digits of a card number, which
+// Metadata is the data a vault keeps about a token besides its value. It is
+// safe to show: at most the first six and last four digits of a card number, which
 // PCI DSS allows to display.
 type Metadata struct {
 	Kind          Kind
@@ -192,7 +192,8 @@ func (m *Metadata) Expired(now time.Time) bool {
 	return !m.Expires.IsZero() && !now.Before(m.Expires)
 }
 
-// CiphertextSwap asks Store.ReplaceCiphertexts to re-encrypt one record.
+// CiphertextSwap is a request to Store.ReplaceCiphertexts to re-encrypt one
+// record.
 type CiphertextSwap struct {
 	Token         string
 	OldCiphertext []byte // applied only if the record still has these bytes

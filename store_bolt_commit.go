@@ -169,8 +169,8 @@ func (c *committer) apply(tx *bolt.Tx, batch []*commitOp, results []error, faile
 // damageGuard stops every use of a bbolt file after bbolt panicked or hit a
 // memory fault on it, which a damaged data page causes. bbolt is not written
 // to recover from its own panics and may then hold its locks forever, so the
-// guard turns the first panic into errDamaged and answers every later call
-// with it without entering bbolt.
+// guard turns the first panic into errDamaged and returns it for every later
+// call without entering bbolt.
 type damageGuard struct {
 	damaged atomic.Bool
 }
@@ -190,7 +190,7 @@ func (g *damageGuard) run(fn func() error) (err error) {
 }
 
 // callerFunc runs a function the caller gave and catches its panic, to be
-// raised again in the caller's goroutine, so that damageGuard sees only
+// raised again in the caller's goroutine, so that damageGuard catches only
 // bbolt's own panics.
 func callerFunc[T any](fn func(*Record) (T, error), rec *Record) (result T, err error) {
 	defer func() {

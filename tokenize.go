@@ -250,9 +250,9 @@ func (v *Vault) tokenizeDeterministic(ctx context.Context, value []byte, meta Me
 
 // closeExpired closes an expired deterministic token, so that its value can
 // get a new one. It checks again, inside the store's transaction, that the
-// token still holds detKey and is still expired: between the lookup and the
-// close, a reissue may have given it a new value and expiry, and closing it
-// then would destroy that value.
+// token still holds detKey and is still expired. Between the lookup and the
+// close, a reissue may have given it a new value and expiry, which closing
+// it would destroy.
 func (v *Vault) closeExpired(ctx context.Context, token string, detKey []byte) error {
 	change := Change{Reason: "expired; replaced by a new deterministic token", Actor: "tokenvault"}
 	_, err := v.store.Update(ctx, token, func(rec *Record) (*Change, error) {

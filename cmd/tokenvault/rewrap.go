@@ -76,7 +76,7 @@ func runRewrap(ctx context.Context, s streams, vault *tokenvault.Vault, batch in
 	return compact(ctx, s, vault)
 }
 
-// compact compacts the database file and says so on standard error.
+// compact compacts the database file and reports it on standard error.
 func compact(ctx context.Context, s streams, vault *tokenvault.Vault) error {
 	fmt.Fprintln(s.stderr, "tokenvault: compacting the database file, so that replaced and deleted ciphertexts leave its free pages")
 	if err := vault.Compact(ctx); err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 // ErrCorrupt is returned by Decoder.Err when the input is shorter than its
-// fields say, has a field longer than the limit, or has bytes left over.
+// fields declare, has a field longer than the limit, or has bytes left over.
 var ErrCorrupt = errors.New("corrupt encoding")
 
 // MaxField bounds one length-prefixed field, so that a corrupt length cannot
