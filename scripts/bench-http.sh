@@ -19,6 +19,14 @@
 # creates), and the audit log goes to a file. Both servers keep their data in
 # a temporary directory, removed at exit with everything the script started.
 #
+# The floor is scripts/httpfloor, a net/http server that responds to every
+# request with a fixed token and does nothing else. The script measures it
+# first, with the tokenize script.
+#
+# tokenvault's POST /tokenize runs twice: with the old service's request
+# ({"data": N}, an opaque token) and with "type": "card" (a card-shaped
+# token). Each run sends distinct generated card numbers (scripts/wrk/).
+#
 # Before the detokenize runs, the script tokenizes 1,000 card numbers on each
 # server, and wrk cycles through those tokens.
 set -euo pipefail
@@ -92,8 +100,8 @@ fi
 install_missing "${packages[@]}"
 command -v wrk >/dev/null || fail "wrk is still not on PATH after installing"
 
-echo "== building tokenvault"
-(cd "$repo" && go build -o "$tmp/tokenvault" ./cmd/tokenvault)
+echo "== building tokenvault and the floor server"
+(cd "$repo" && go build -o "$tmp/tokenvault" ./cmd/tokenvault && go build -o "$tmp/httpfloor" ./scripts/httpfloor)
 
 # free_port prints a TCP port that is free on 127.0.0.1 now.
 free_port() {
@@ -153,15 +161,16 @@ cpu_ticks() {
 
 # bench runs wrk with SCRIPT against BASE_URL, where process PID serves, and
 # appends a row to the table. AUTHORIZATION is the Authorization header
-# value, or "".
+# value, or "". TYPE, for tokenize.lua, is "card" for card-shaped tokens or
+# "" for the old service's request.
 results=()
 bench() {
-	local target="$1" endpoint="$2" base_url="$3" script="$4" authorization="$5" pid="$6"
+	local target="$1" endpoint="$2" base_url="$3" script="$4" authorization="$5" pid="$6" type="${7:-}"
 	echo "== $target $endpoint: wrk -t$threads -c$connections -d$duration (load average before:$(cut -d' ' -f1-3 /proc/loadavg | sed 's/^/ /'))"
 	local output ticks_before ticks_after start end
 	ticks_before=$(cpu_ticks "$pid")
 	start=$(date +%s.%N)
-	output=$(BENCH_AUTHORIZATION="$authorization" BENCH_TOKENS="$tmp/tokens-$target" \
+	output=$(BENCH_AUTHORIZATION="$authorization" BENCH_TOKENS="$tmp/tokens-$target" BENCH_TYPE="$type" \
 		wrk -t"$threads" -c"$connections" -d"$duration" -s "$repo/scripts/wrk/$script" "$base_url")
 	end=$(date +%s.%N)
 	ticks_after=$(cpu_ticks "$pid")
@@ -173,6 +182,22 @@ bench() {
 		'BEGIN {printf "%.2f", t / hz / (e - s)}')
 	results+=("$target $endpoint ${line#RESULT } server_cores=$cores")
 }
+
+# --- floor
+echo "== starting the floor server"
+"$tmp/httpfloor" >"$tmp/floor.out" 2>&1 &
+floor_pid=$!
+pids+=("$floor_pid")
+floor_address=""
+for _ in $(seq 300); do
+	floor_address=$(head -n 1 "$tmp/floor.out")
+	[[ -n "$floor_address" ]] && break
+	kill -0 "$floor_pid" 2>/dev/null || fail "the floor server exited: $(cat "$tmp/floor.out")"
+	sleep 0.1
+done
+[[ -n "$floor_address" ]] || fail "the floor server printed no address after 30 s"
+bench floor tokenize "http://$floor_address" tokenize.lua "" "$floor_pid"
+kill "$floor_pid"
 
 # --- tokenvault
 echo "== starting tokenvault serve"
@@ -195,6 +220,7 @@ done
 tokenvault_url="http://$address"
 prepare_tokens "$tokenvault_url" "Bearer $secret" "$tmp/tokens-tokenvault"
 bench tokenvault tokenize "$tokenvault_url" tokenize.lua "Bearer $secret" "$serve_pid"
+bench tokenvault tokenize-card "$tokenvault_url" tokenize.lua "Bearer $secret" "$serve_pid" card
 bench tokenvault detokenize "$tokenvault_url" detokenize.lua "Bearer $secret" "$serve_pid"
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "tokenvault serve exited with status $? after SIGTERM; its log: $tmp/serve.log"
@@ -217,7 +243,7 @@ fi
 # --- table
 echo
 echo "wrk -t$threads -c$connections -d$duration, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(date -u +%Y-%m-%d)"
-printf '%-11s %-11s %12s %8s %8s %8s %14s %13s\n' target endpoint "requests/s" "p50 ms" "p99 ms" non-2xx "socket errors" "server cores"
+printf '%-11s %-13s %12s %8s %8s %8s %14s %13s\n' target endpoint "requests/s" "p50 ms" "p99 ms" non-2xx "socket errors" "server cores"
 status=0
 failed_rows=()
 for row in "${results[@]}"; do
@@ -226,7 +252,7 @@ for row in "${results[@]}"; do
 	for kv in $fields; do
 		f[${kv%%=*}]=${kv#*=}
 	done
-	printf '%-11s %-11s %12s %8s %8s %8s %14s %13s\n' "$target" "$endpoint" "${f[rps]}" "${f[p50_ms]}" "${f[p99_ms]}" "${f[non2xx]}" "${f[socket_errors]}" "${f[server_cores]}"
+	printf '%-11s %-13s %12s %8s %8s %8s %14s %13s\n' "$target" "$endpoint" "${f[rps]}" "${f[p50_ms]}" "${f[p99_ms]}" "${f[non2xx]}" "${f[socket_errors]}" "${f[server_cores]}"
 	if [[ ${f[non2xx]} -ne 0 || ${f[socket_errors]} -ne 0 ]]; then
 		failed_rows+=("$target $endpoint")
 		# The reference service's failures under this load are part of its

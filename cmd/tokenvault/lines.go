@@ -16,7 +16,7 @@ import (
 const maxLineBytes = tokenvault.MaxDataSize
 
 // maxLinesInFlight bounds the lines processed concurrently. Concurrent
-// tokenizations share bbolt commits, and so fsyncs, through bbolt's Batch.
+// tokenizations share the bbolt store's commits, and so its fsyncs.
 const maxLinesInFlight = 16
 
 // utf8BOM is the byte order mark that some Windows tools write at the start
