@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/tokenvault/tokenvault/internal/luhn"
 )
 
 // Card number lengths that ISO/IEC 7812 allows and tokenvault accepts.
@@ -75,7 +77,7 @@ func parseCardNumber(s string, checkLuhn bool) (CardNumber, error) {
 	if digits[0] == '0' {
 		return CardNumber{}, invalid(ErrInvalidCardNumber, "starts with 0, which no card issuer uses")
 	}
-	if checkLuhn && !luhnValid(digits) {
+	if checkLuhn && !luhn.Valid(digits) {
 		return CardNumber{}, invalid(ErrInvalidCardNumber, "fails the Luhn check (use AllowNonLuhn to accept it)")
 	}
 	d := string(digits)
@@ -107,7 +109,7 @@ func (c CardNumber) Brand() Brand {
 
 // LuhnValid reports whether the number passes the Luhn check.
 func (c CardNumber) LuhnValid() bool {
-	return luhnValid(c.Digits())
+	return luhn.Valid(c.Digits())
 }
 
 // Masked returns the number with every digit but the last four replaced by
@@ -151,27 +153,3 @@ func (c *CardNumber) LogValue() slog.Value {
 func (c CardNumber) MarshalText() ([]byte, error) { return []byte(c.Masked()), nil }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// luhnValid reports whether the ASCII digits pass the Luhn (mod 10) check.
-func luhnValid[T ~string | ~[]byte](digits T) bool {
-	return luhnSum(digits)%10 == 0
-}
-
-// luhnSum returns the Luhn sum of the digits, doubling every second digit
-// from the right.
-func luhnSum[T ~string | ~[]byte](digits T) int {
-	sum := 0
-	double := false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum
-}

@@ -1,5 +1,7 @@
 package tokenvault
 
+import "github.com/tokenvault/tokenvault/internal/luhn"
+
 // IsTokenShaped reports whether s has the shape of a token that this package
 // issues: "tok_" and 36 lowercase base32hex characters, or 12 to 19 digits
 // that fail the Luhn check. It does not say whether a vault holds s. Logs use
@@ -40,7 +42,7 @@ func ContainsCardNumber(text string) bool {
 		// A run is judged whole: digits inside a longer number are not a
 		// card number as written, and testing every window would flag
 		// about one in ten ordinary numbers.
-		if n >= MinCardDigits && n <= MaxCardDigits && digits[0] != '0' && luhnValid(digits[:n]) {
+		if n >= MinCardDigits && n <= MaxCardDigits && digits[0] != '0' && luhn.Valid(digits[:n]) {
 			return true
 		}
 		i = j

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/tokenvault/tokenvault/internal/luhn"
 )
 
 // Format is the shape of a token. The zero value means "the default for the
@@ -99,7 +101,7 @@ func newCardToken(digits string, keepFirstSix bool) (string, error) {
 	tok := []byte(digits)
 	for range maxLuhnRedraws {
 		randomDigits(tok[start:end])
-		if !luhnValid(tok) && string(tok) != digits {
+		if !luhn.Valid(tok) && string(tok) != digits {
 			return string(tok), nil
 		}
 	}
@@ -157,5 +159,5 @@ func plausibleCardToken(s string) bool {
 			return false
 		}
 	}
-	return !luhnValid(s)
+	return !luhn.Valid(s)
 }

@@ -6,6 +6,9 @@
 // The vault keeps its records in memory under fresh random keys and is closed
 // when the test ends. It behaves as a vault from tokenvault.Open does, except
 // that nothing survives the test.
+//
+// CardGenerator makes as many distinct card numbers as a test or benchmark
+// needs, valid for the Luhn check and the brand detection of tokenvault.
 package tokenvaulttest
 
 import (

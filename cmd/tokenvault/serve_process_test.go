@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokenvault/tokenvault/internal/luhn"
 )
 
 // serveProcess is a `tokenvault serve` child process.
@@ -291,25 +293,6 @@ func luhnCard(random func(n int) int) string {
 	for i := 1; i < 15; i++ {
 		digits[i] = byte('0' + random(10))
 	}
-	digits[15] = luhnCheckDigit(digits[:15])
+	digits[15] = luhn.CheckDigit(digits[:15])
 	return string(digits)
-}
-
-// luhnCheckDigit returns the digit that makes payload plus that digit pass
-// the Luhn check.
-func luhnCheckDigit(payload []byte) byte {
-	sum := 0
-	double := true
-	for i := len(payload) - 1; i >= 0; i-- {
-		d := int(payload[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return byte('0' + (10-sum%10)%10)
 }
