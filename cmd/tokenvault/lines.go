@@ -36,13 +36,15 @@ type lineError struct {
 
 func (e *lineError) Error() string { return e.msg }
 
-// inputLine is one line of input, without its line ending, or the error that
-// ended the input.
+// inputLine is one line of input, without its line ending, or one CSV row,
+// or the error that ended the input.
 type inputLine struct {
-	number  int
-	text    []byte
-	tooLong bool
-	err     error
+	number int
+	text   []byte   // the value to process
+	row    []string // the CSV row that holds text, nil for a line
+	offset int64    // input bytes read up to the end of this item
+	fail   string   // when not "", the item fails with this message, which never holds its text
+	err    error
 }
 
 // readLines sends each line of r to out, without its LF or CRLF ending, and
@@ -51,7 +53,8 @@ type inputLine struct {
 func readLines(r io.Reader, out chan<- inputLine, stripBOM bool) {
 	defer close(out)
 
-	br := bufio.NewReaderSize(r, 64<<10)
+	counted := &countingReader{r: r}
+	br := bufio.NewReaderSize(counted, 64<<10)
 	for number := 1; ; number++ {
 		text, tooLong, err := readLine(br)
 		if len(text) == 0 && !tooLong && err == io.EOF {
@@ -66,7 +69,11 @@ func readLines(r io.Reader, out chan<- inputLine, stripBOM bool) {
 		if number == 1 && stripBOM {
 			text = bytes.TrimPrefix(text, utf8BOM)
 		}
-		out <- inputLine{number: number, text: text, tooLong: tooLong}
+		item := inputLine{number: number, text: text, offset: counted.n - int64(br.Buffered())}
+		if tooLong {
+			item.fail = fmt.Sprintf("line is longer than the maximum of %d bytes", maxLineBytes)
+		}
+		out <- item
 		if err == io.EOF {
 			return
 		}
@@ -98,35 +105,90 @@ func readLine(br *bufio.Reader) (text []byte, tooLong bool, err error) {
 	}
 }
 
-// lineJob is one line being processed. done is closed when output and err
-// are set.
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// lineJob is one line or row being processed. done is closed when output and
+// err are set.
 type lineJob struct {
 	number int
+	row    []string
+	offset int64
 	output []byte
 	err    error
 	done   chan struct{}
 }
 
+// pipeline describes one run of processItems.
+type pipeline struct {
+	noun     string                     // "line" or "row", in messages
+	read     func(out chan<- inputLine) // sends the items in order, then closes out
+	inFlight int                        // items processed at once
+	fn       lineFunc
+	out      itemWriter
+	written  func(job *lineJob) // called after each item's output; may be nil
+}
+
+// itemWriter writes the output of each item in input order: the output of a
+// job, or an empty item for a job that failed (job.output is nil).
+type itemWriter interface {
+	writeItem(job *lineJob) error
+	flush() error
+}
+
+// lineWriter writes one output line per item.
+type lineWriter struct{ w *bufio.Writer }
+
+func (l lineWriter) writeItem(job *lineJob) error {
+	l.w.Write(job.output)
+	return l.w.WriteByte('\n')
+}
+
+func (l lineWriter) flush() error { return l.w.Flush() }
+
 // processLines runs fn on every line of standard input, up to
 // maxLinesInFlight lines at a time, and writes the results to standard output
 // in input order. A line that fails gets an empty output line and a message
 // "line N: reason" on standard error, and the other lines go on.
-//
-// When ctx is canceled, processLines stops reading, finishes the lines already
-// read and returns an error. fn runs without ctx's cancellation, so that a
-// line that was read is never left half processed.
 func processLines(ctx context.Context, s streams, stripBOM bool, fn lineFunc) error {
-	lines := make(chan inputLine)
-	go readLines(s.stdin, lines, stripBOM)
-	stdout := bufio.NewWriter(s.stdout)
+	return processItems(ctx, s, &pipeline{
+		noun:     "line",
+		read:     func(out chan<- inputLine) { readLines(s.stdin, out, stripBOM) },
+		inFlight: maxLinesInFlight,
+		fn:       fn,
+		out:      lineWriter{bufio.NewWriter(s.stdout)},
+	})
+}
+
+// processItems runs p.fn on every item that p.read sends, up to p.inFlight
+// items at a time, and writes the results with p.out in input order. An item
+// that fails gets an empty output item and a message "line N: reason" (or
+// "row N") on standard error, and the other items go on.
+//
+// When ctx is canceled, processItems stops reading, finishes the items
+// already read and returns an error. fn runs without ctx's cancellation, so
+// that an item that was read is never left half processed.
+func processItems(ctx context.Context, s streams, p *pipeline) error {
+	items := make(chan inputLine)
+	go p.read(items)
 	jobCtx := context.WithoutCancel(ctx)
 
 	var (
 		pending     []*lineJob   // in input order
-		input       = lines      // nil once the input is no longer read
+		input       = items      // nil once the input is no longer read
 		interrupted = ctx.Done() // nil once ctx is canceled
 		stopped     bool         // true once ctx was canceled
-		lastLine    int
+		lastItem    int          // number of the last item read
+		itemsRead   int
 		failed      int
 		readErr     error
 		fatalErr    error
@@ -135,7 +197,7 @@ func processLines(ctx context.Context, s streams, stripBOM bool, fn lineFunc) er
 		if len(pending) > 0 && isDone(pending[0]) {
 			job := pending[0]
 			pending = pending[1:]
-			if err := writeResult(s.stderr, stdout, job, &failed, &fatalErr); err != nil {
+			if err := writeResult(s.stderr, p, job, &failed, &fatalErr); err != nil {
 				return err
 			}
 			if fatalErr != nil {
@@ -146,13 +208,13 @@ func processLines(ctx context.Context, s streams, stripBOM bool, fn lineFunc) er
 
 		// Flush before blocking, so that an interactive user gets each result at once.
 		if len(pending) == 0 {
-			if err := stdout.Flush(); err != nil {
+			if err := p.out.flush(); err != nil {
 				return fmt.Errorf("write standard output: %w", err)
 			}
 		}
 
 		var receive <-chan inputLine
-		if len(pending) < maxLinesInFlight {
+		if len(pending) < p.inFlight {
 			receive = input
 		}
 		var headDone chan struct{}
@@ -161,15 +223,16 @@ func processLines(ctx context.Context, s streams, stripBOM bool, fn lineFunc) er
 		}
 
 		select {
-		case line, ok := <-receive:
+		case item, ok := <-receive:
 			switch {
 			case !ok:
 				input = nil
-			case line.err != nil:
-				readErr, input = line.err, nil
+			case item.err != nil:
+				readErr, input = item.err, nil
 			default:
-				lastLine = line.number
-				pending = append(pending, startLine(jobCtx, line, fn))
+				lastItem = item.number
+				itemsRead++
+				pending = append(pending, startLine(jobCtx, item, p.fn))
 			}
 		case <-headDone:
 		case <-interrupted:
@@ -177,60 +240,63 @@ func processLines(ctx context.Context, s streams, stripBOM bool, fn lineFunc) er
 		}
 	}
 
-	if err := stdout.Flush(); err != nil {
+	if err := p.out.flush(); err != nil {
 		return fmt.Errorf("write standard output: %w", err)
 	}
 	if failed > 0 {
-		fmt.Fprintf(s.stderr, "tokenvault: %d of %d lines failed; their output lines are empty\n", failed, lastLine)
+		fmt.Fprintf(s.stderr, "tokenvault: %d of %d %ss failed; their output %ss are empty\n", failed, itemsRead, p.noun, p.noun)
 	}
 	switch {
 	case fatalErr != nil:
 		return fatalErr
 	case readErr != nil:
-		return fmt.Errorf("read standard input after line %d: %w", lastLine, readErr)
+		return fmt.Errorf("read input after %s %d: %w", p.noun, lastItem, readErr)
 	case stopped:
-		return fmt.Errorf("interrupted: stopped reading input after line %d, and every line read has its output line", lastLine)
+		return fmt.Errorf("interrupted: stopped reading input after %s %d, and every %s read has its output %s", p.noun, lastItem, p.noun, p.noun)
 	case failed > 0:
 		return errReported
 	}
 	return nil
 }
 
-// startLine runs fn on line in a new goroutine, or fails a line that is too
-// long at once.
-func startLine(ctx context.Context, line inputLine, fn lineFunc) *lineJob {
-	job := &lineJob{number: line.number, done: make(chan struct{})}
-	if line.tooLong {
-		job.err = &lineError{msg: fmt.Sprintf("line is longer than the maximum of %d bytes", maxLineBytes)}
+// startLine runs fn on item in a new goroutine, or fails an item that the
+// reader failed at once.
+func startLine(ctx context.Context, item inputLine, fn lineFunc) *lineJob {
+	job := &lineJob{number: item.number, row: item.row, offset: item.offset, done: make(chan struct{})}
+	if item.fail != "" {
+		job.err = &lineError{msg: item.fail}
 		close(job.done)
 		return job
 	}
 
 	go func() {
 		defer close(job.done)
-		job.output, job.err = fn(ctx, line.text)
+		job.output, job.err = fn(ctx, item.text)
 	}()
 	return job
 }
 
-// writeResult writes the output line of a finished job, or an empty line and
-// its error. A failure other than a *lineError is stored in fatalErr, and
-// then nothing is written on standard output for that line.
-func writeResult(stderr io.Writer, stdout *bufio.Writer, job *lineJob, failed *int, fatalErr *error) error {
+// writeResult writes the output of a finished job, or an empty item and its
+// error. A failure other than a *lineError is stored in fatalErr, and then
+// nothing is written on standard output for that item.
+func writeResult(stderr io.Writer, p *pipeline, job *lineJob, failed *int, fatalErr *error) error {
 	var lineErr *lineError
 	switch {
 	case job.err == nil:
-		stdout.Write(job.output)
 	case errors.As(job.err, &lineErr):
 		*failed++
-		fmt.Fprintf(stderr, "line %d: %s\n", job.number, lineErr.msg)
+		job.output = nil
+		fmt.Fprintf(stderr, "%s %d: %s\n", p.noun, job.number, lineErr.msg)
 	default:
-		*fatalErr = fmt.Errorf("line %d: %s; stopped there, so the output has %d lines", job.number, errorText(job.err), job.number-1)
+		*fatalErr = fmt.Errorf("%s %d: %s; stopped there, so the output ends before that %s", p.noun, job.number, errorText(job.err), p.noun)
 		return nil
 	}
 
-	if err := stdout.WriteByte('\n'); err != nil {
+	if err := p.out.writeItem(job); err != nil {
 		return fmt.Errorf("write standard output: %w", err)
+	}
+	if p.written != nil {
+		p.written(job)
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ var commands = []*command{
 	keygenCommand,
 	tokenizeCommand,
 	detokenizeCommand,
+	importCommand,
 	suspendCommand,
 	activateCommand,
 	closeCommand,

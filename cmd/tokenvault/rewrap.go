@@ -18,7 +18,8 @@ var rewrapCommand = &command{
 	details: `
 Use rewrap to rotate keys: write the keys with a new primary in front with
 'keygen --rotate', and run rewrap with them. It prints progress on standard
-error after each batch and a summary on standard output: the number of values
+error (a bar with the time left on a terminal, a line every 10 seconds
+otherwise) and a summary on standard output: the number of values
 re-encrypted, each value that failed with its token and key id, and the number
 of values left under each key. When every value was re-encrypted, it compacts
 the database file, so that no copy of an old ciphertext stays in its free
@@ -49,18 +50,24 @@ The exit status is 1 if any value failed.`,
 }
 
 func runRewrap(ctx context.Context, s streams, vault *tokenvault.Vault, batch int) error {
-	batches := 0
+	total, err := valuesToRewrap(ctx, vault)
+	if err != nil {
+		return err
+	}
+
+	prog := newProgress(s.stderr, "rewrap", "values")
 	opts := &tokenvault.RewrapOptions{
 		BatchSize: batch,
 		// The database file is locked to this process, so no other writer
 		// can still be encrypting under an old key.
 		RetireKeys: true,
 		AfterBatch: func(r *tokenvault.RewrapReport) {
-			batches++
-			fmt.Fprintf(s.stderr, "tokenvault rewrap: batch %d done: %d re-encrypted, %d failed so far\n", batches, r.Rewrapped, len(r.Failed))
+			done := r.Rewrapped + len(r.Failed)
+			prog.update(int64(done), float64(done)/float64(max(total, 1)))
 		},
 	}
 	report, err := vault.Rewrap(ctx, opts)
+	prog.finish()
 	if report != nil {
 		printRewrapReport(s.stdout, vault.Keys(), report)
 	}
@@ -74,6 +81,23 @@ func runRewrap(ctx context.Context, s streams, vault *tokenvault.Vault, batch in
 		return fmt.Errorf("%d values could not be re-encrypted and stay under their old keys", len(report.Failed))
 	}
 	return compact(ctx, s, vault)
+}
+
+// valuesToRewrap returns the number of values under keys other than the
+// primary, which a rewrap re-encrypts.
+func valuesToRewrap(ctx context.Context, vault *tokenvault.Vault) (int, error) {
+	usage, err := vault.KeyUsage(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count the values under each key: %w", err)
+	}
+	primary := vault.Keys().Primary()
+	total := 0
+	for id, n := range usage {
+		if id != primary {
+			total += n
+		}
+	}
+	return total, nil
 }
 
 // compact compacts the database file and reports it on standard error.

@@ -29,18 +29,13 @@ On the first run, with no keys configured and no database, tokenize creates the
 database and a key file beside it (see 'tokenvault help keygen').`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		vf := addVaultFlags(fs)
-		format := fs.String("format", "", "token `FORMAT`: opaque, card or card-first-six (default card for --type card, opaque for --type data)")
-		valueType := fs.String("type", "card", "`TYPE` of each line: card (a card number) or data (any bytes, tokenized as given)")
-		deterministic := fs.Bool("deterministic", false, "return the same token for the same value, scope and format while that token is live")
-		scope := fs.String("scope", "", "with --deterministic, tokenize within the scope `NAME`, so that the same value gets another token in each scope")
-		allowNonLuhn := fs.Bool("allow-non-luhn", false, "accept card numbers that fail the Luhn check")
-		expiresIn := fs.String("expires-in", "", "make tokens expire `DURATION` after creation, as a Go duration such as 720h or 90m, or \"never\" (default never)")
+		tf := addTokenizeFlags(fs)
 
 		return func(ctx context.Context, s streams, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %s: tokenize reads values from standard input, as in tokenvault tokenize < FILE", quoteArg(args[0]))
 			}
-			opts, isCard, err := tokenizeOptions(fs, *valueType, *format, *deterministic, *scope, *allowNonLuhn, *expiresIn)
+			opts, isCard, err := tf.options(fs)
 			if err != nil {
 				return err
 			}
@@ -55,6 +50,30 @@ database and a key file beside it (see 'tokenvault help keygen').`,
 			return closeVault(vault, err)
 		}
 	},
+}
+
+// tokenizeFlags are the flags of tokenize and import that choose the options
+// of each Tokenize call.
+type tokenizeFlags struct {
+	format, valueType, scope, expiresIn *string
+	deterministic, allowNonLuhn         *bool
+}
+
+func addTokenizeFlags(fs *flag.FlagSet) *tokenizeFlags {
+	return &tokenizeFlags{
+		format:        fs.String("format", "", "token `FORMAT`: opaque, card or card-first-six (default card for --type card, opaque for --type data)"),
+		valueType:     fs.String("type", "card", "`TYPE` of each value: card (a card number) or data (any bytes, tokenized as given)"),
+		deterministic: fs.Bool("deterministic", false, "return the same token for the same value, scope and format while that token is live"),
+		scope:         fs.String("scope", "", "with --deterministic, tokenize within the scope `NAME`, so that the same value gets another token in each scope"),
+		allowNonLuhn:  fs.Bool("allow-non-luhn", false, "accept card numbers that fail the Luhn check"),
+		expiresIn:     fs.String("expires-in", "", "make tokens expire `DURATION` after creation, as a Go duration such as 720h or 90m, or \"never\" (default never)"),
+	}
+}
+
+// options validates the flags and returns the options for each call, and
+// whether the values are card numbers.
+func (f *tokenizeFlags) options(fs *flag.FlagSet) ([]tokenvault.TokenizeOption, bool, error) {
+	return tokenizeOptions(fs, *f.valueType, *f.format, *f.deterministic, *f.scope, *f.allowNonLuhn, *f.expiresIn)
 }
 
 // tokenizeOptions validates the flags of tokenize and returns the options

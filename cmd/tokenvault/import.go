@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"io"
+	"os"
+)
+
+// maxImportInFlight bounds the values an import tokenizes at once. Each
+// commit of the bbolt store takes every tokenization waiting for it, so more
+// values in flight make fewer, larger commits.
+const maxImportInFlight = 1024
+
+var importCommand = &command{
+	name:     "import",
+	synopsis: "[flags] [FILE] > output",
+	summary:  "Tokenize a file of values, one per line or one column of a CSV file, with progress.",
+	details: `
+import reads FILE, or standard input when FILE is "-" or missing, and writes
+the same input with each value replaced by its token on standard output.
+Without --csv, each line is one value, as for 'tokenvault tokenize', and each
+output line is a token. With --csv, the input is CSV (RFC 4180), --column
+names the column that holds the values, and the output is the same rows with
+that column replaced by tokens; the other columns are copied.
+
+A line or row that fails, such as one with an invalid card number, gets an
+empty token and the message "line N: reason" or "row N: reason" on standard
+error, which never contains the value; the others are still tokenized, and
+the exit status is 1. Rows are counted from 1, header row included. A CSV row
+may have at most 1 MiB.
+
+import shows its progress on standard error: a bar with the rate and the time
+left when standard error is a terminal, and otherwise a line every 10 seconds.
+The time left is known when FILE is a regular file.
+
+Up to 1,024 values are tokenized at once, so that the database commits them in
+large transactions; every token written to the output is on disk.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		vf := addVaultFlags(fs)
+		csvInput := fs.Bool("csv", false, "read CSV and replace the values of one column with tokens")
+		column := fs.String("column", "1", "with --csv, the column of the values: a `NUMBER` counted from 1, or the name of a column in the header row")
+		header := fs.Bool("header", false, "with --csv, copy the first row as a header (implied when --column is a name)")
+		tf := addTokenizeFlags(fs)
+
+		return func(ctx context.Context, s streams, args []string) error {
+			in, size, closeInput, err := openImportInput(s, args)
+			if err != nil {
+				return err
+			}
+			defer closeInput()
+
+			var layout *csvLayout
+			if *csvInput {
+				layout, err = parseCSVLayout(*column, *header)
+				if err != nil {
+					return err
+				}
+			} else if flagWasSet(fs, "column") || *header {
+				return usagef("--column and --header apply to --csv input only")
+			}
+			opts, isCard, err := tf.options(fs)
+			if err != nil {
+				return err
+			}
+
+			vault, err := vf.open(s.stderr, true)
+			if err != nil {
+				return err
+			}
+			err = runImport(ctx, s, in, size, layout, isCard, func(ctx context.Context, value []byte) ([]byte, error) {
+				return tokenizeLine(ctx, vault, isCard, value, opts)
+			})
+			return closeVault(vault, err)
+		}
+	},
+}
+
+// openImportInput opens the input named by args: a file, or standard input
+// for "-" or no argument. size is the input's length in bytes when it is a
+// regular file, and -1 otherwise.
+func openImportInput(s streams, args []string) (in io.Reader, size int64, closeInput func(), err error) {
+	if len(args) > 1 {
+		return nil, 0, nil, usagef("unexpected argument %s: import reads one FILE", quoteArg(args[1]))
+	}
+
+	in, closeInput = s.stdin, func() {}
+	if len(args) == 1 && args[0] != "-" {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		in, closeInput = f, func() { f.Close() }
+	}
+	return in, regularFileSize(in), closeInput, nil
+}
+
+// regularFileSize returns the bytes left to read in r when r is a regular
+// file, and -1 otherwise.
+func regularFileSize(r io.Reader) int64 {
+	f, ok := r.(*os.File)
+	if !ok {
+		return -1
+	}
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		return -1
+	}
+	offset, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return -1
+	}
+	return info.Size() - offset
+}
+
+// runImport tokenizes the values of in, of size bytes (-1 when unknown), one
+// per line or, with layout, one per CSV row, and reports progress. stripBOM
+// removes a UTF-8 byte order mark from the first line; CSV input is read
+// without one in any case.
+func runImport(ctx context.Context, s streams, in io.Reader, size int64, layout *csvLayout, stripBOM bool, fn lineFunc) error {
+	p := &pipeline{noun: "line", inFlight: maxImportInFlight, fn: fn}
+	if layout == nil {
+		p.read = func(out chan<- inputLine) { readLines(in, out, stripBOM) }
+		p.out = lineWriter{bufio.NewWriter(s.stdout)}
+	} else {
+		cr := openCSV(in)
+		w := newCSVWriter(s.stdout, layout)
+		skip, err := readCSVHeader(cr, layout, w)
+		if err != nil {
+			return err
+		}
+		p.noun = "row"
+		p.read = func(out chan<- inputLine) { readCSV(cr, layout, skip, out) }
+		p.out = w
+	}
+
+	prog := newProgress(s.stderr, "import", "values")
+	count := int64(0)
+	p.written = func(job *lineJob) {
+		count++
+		ratio := -1.0
+		if size > 0 {
+			ratio = float64(job.offset) / float64(size)
+		}
+		prog.update(count, ratio)
+	}
+
+	err := processItems(ctx, s, p)
+	prog.finish()
+	return err
+}

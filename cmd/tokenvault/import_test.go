@@ -1,0 +1,195 @@
+package main
+
+import (
+	"encoding/csv"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// luhnPANs returns the test card numbers that pass the Luhn check.
+func luhnPANs(t *testing.T) []string {
+	t.Helper()
+	var pans []string
+	for _, p := range testPANs {
+		if p.luhnValid {
+			pans = append(pans, p.pan)
+		}
+	}
+	if len(pans) < 10 {
+		t.Fatalf("only %d test card numbers pass the Luhn check", len(pans))
+	}
+	return pans
+}
+
+// parseCSV returns the rows of CSV output.
+func parseCSV(t *testing.T, r result) [][]string {
+	t.Helper()
+	cr := csv.NewReader(strings.NewReader(r.stdout))
+	cr.FieldsPerRecord = -1
+	rows, err := cr.ReadAll()
+	if err != nil {
+		t.Fatalf("tokenvault %s: output is not CSV: %v", strings.Join(r.args, " "), err)
+	}
+	return rows
+}
+
+func TestImportCSVColumnByName(t *testing.T) {
+	w := newWorkspace(t)
+	pans := luhnPANs(t)[:5]
+
+	var in strings.Builder
+	in.WriteString("\xef\xbb\xbfid,\"holder, name\",pan,note\n")
+	for i, pan := range pans {
+		in.WriteString(strconv.Itoa(i+1) + ",\"Holder " + strconv.Itoa(i) + ", Jr\"," + pan + ",kept\n")
+	}
+	in.WriteString("6,Bad,4111111111111112,kept\n") // fails the Luhn check
+	in.WriteString("7,Short\n")                     // has no pan column
+	if err := os.WriteFile(w.path("cards.csv"), []byte(in.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := w.run(t, "", "import", "--csv", "--column", "pan", "cards.csv")
+	checkExit(t, r, exitFailure)
+	checkStderr(t, r, "row 7: invalid card number: fails the Luhn check")
+	checkStderr(t, r, "row 8: row has 2 columns, so it has no column 3")
+	checkStderr(t, r, "2 of 7 rows failed")
+	checkStderr(t, r, "tokenvault import: 7 values in ")
+
+	rows := parseCSV(t, r)
+	if len(rows) != 8 {
+		t.Fatalf("import wrote %d rows, want 8 (header, 5 tokens, 2 failures)", len(rows))
+	}
+	if strings.Join(rows[0], "|") != "id|holder, name|pan|note" {
+		t.Errorf("header row = %q, want the input's without the byte order mark", rows[0])
+	}
+	var tokens []string
+	for i := range pans {
+		row := rows[i+1]
+		if len(row) != 4 || row[0] != strconv.Itoa(i+1) || row[1] != "Holder "+strconv.Itoa(i)+", Jr" || row[3] != "kept" {
+			t.Errorf("row %d: the columns other than pan changed: %q", i+2, maskCardNumbers(strings.Join(row, "|")))
+			continue
+		}
+		tokens = append(tokens, row[2])
+	}
+	if got := strings.Join(rows[6], "|"); got != "6|Bad||kept" {
+		t.Errorf("failed row = %q, want its value replaced by an empty field", maskCardNumbers(got))
+	}
+	if got := strings.Join(rows[7], "|"); got != "7|Short" {
+		t.Errorf("short row = %q, want it copied", got)
+	}
+
+	values := detokenize(t, w, tokens)
+	for i, value := range values {
+		if value != pans[i] {
+			t.Errorf("token of row %d detokenizes to another value than %s", i+2, masked(pans[i]))
+		}
+	}
+}
+
+func TestImportCSVColumnByNumber(t *testing.T) {
+	w := newWorkspace(t)
+	pans := luhnPANs(t)[:3]
+
+	var in strings.Builder
+	for _, pan := range pans {
+		in.WriteString("x," + pan + "\n")
+	}
+
+	r := w.run(t, in.String(), "import", "--csv", "--column", "2", "--type", "card", "--format", "card-first-six")
+	checkExit(t, r, exitOK)
+
+	rows := parseCSV(t, r)
+	if len(rows) != len(pans) {
+		t.Fatalf("import wrote %d rows for %d input rows", len(rows), len(pans))
+	}
+	var tokens []string
+	for i, row := range rows {
+		token := row[1]
+		if row[0] != "x" || len(token) != len(pans[i]) || token[:6] != pans[i][:6] || token[len(token)-4:] != pans[i][len(pans[i])-4:] {
+			t.Errorf("row %d = %q, want x and a card-first-six token of %s", i+1, maskCardNumbers(strings.Join(row, "|")), masked(pans[i]))
+		}
+		tokens = append(tokens, token)
+	}
+	for i, value := range detokenize(t, w, tokens) {
+		if value != pans[i] {
+			t.Errorf("row %d: token detokenizes to another value than %s", i+1, masked(pans[i]))
+		}
+	}
+}
+
+func TestImportLinesFromFileAndStdin(t *testing.T) {
+	w := newWorkspace(t)
+	pans := luhnPANs(t)
+	input := strings.Join(pans, "\r\n") + "\r\n"
+	if err := os.WriteFile(w.path("pans.txt"), []byte(input), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	fromFile := w.run(t, "", "import", "pans.txt")
+	checkExit(t, fromFile, exitOK)
+	fromStdin := w.run(t, input, "import", "-")
+	checkExit(t, fromStdin, exitOK)
+
+	for _, r := range []result{fromFile, fromStdin} {
+		checkStderr(t, r, "tokenvault import: "+strconv.Itoa(len(pans))+" values in ")
+		tokens := lines(r.stdout)
+		if len(tokens) != len(pans) {
+			t.Fatalf("tokenvault %s printed %d tokens for %d values", strings.Join(r.args, " "), len(tokens), len(pans))
+		}
+		for i, value := range detokenize(t, w, tokens) {
+			if value != pans[i] {
+				t.Errorf("tokenvault %s: line %d detokenizes to another value than %s", strings.Join(r.args, " "), i+1, masked(pans[i]))
+			}
+		}
+	}
+}
+
+func TestImportCSVRowTooLong(t *testing.T) {
+	w := newWorkspace(t)
+	pan := luhnPANs(t)[0]
+	input := "a," + pan + "\n" + "b,\"" + strings.Repeat("x", maxCSVRowBytes+100<<10) + "\"\nc," + pan + "\n"
+	if err := os.WriteFile(w.path("long.csv"), []byte(input), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := w.run(t, "", "import", "--csv", "--column", "2", "long.csv")
+	checkExit(t, r, exitFailure)
+	checkStderr(t, r, "read input after row 1: a row is longer than the maximum of 1048576 bytes")
+	rows := parseCSV(t, r)
+	if len(rows) != 1 || rows[0][0] != "a" {
+		t.Errorf("import wrote %d rows, want the 1 row before the long one", len(rows))
+	}
+}
+
+func TestImportUsageErrors(t *testing.T) {
+	w := newWorkspace(t)
+	if err := os.WriteFile(w.path("dup.csv"), []byte("pan,pan\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.path("empty.csv"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"import", "--column", "2"}, exitUsage, "--column and --header apply to --csv input only"},
+		{[]string{"import", "--header"}, exitUsage, "--column and --header apply to --csv input only"},
+		{[]string{"import", "--csv", "--column", "0"}, exitUsage, "invalid --column 0: columns are counted from 1"},
+		{[]string{"import", "--csv", "--column", " "}, exitUsage, "invalid --column: expected a number from 1 or a column name"},
+		{[]string{"import", "a.txt", "b.txt"}, exitUsage, `unexpected argument "b.txt": import reads one FILE`},
+		{[]string{"import", "missing.txt"}, exitFailure, "missing.txt: no such file or directory"},
+		{[]string{"import", "--csv", "--column", "pan", "dup.csv"}, exitFailure, `--column "pan": columns 1 and 2 of the header row both have that name`},
+		{[]string{"import", "--csv", "--column", "card", "dup.csv"}, exitFailure, `--column "card": the header row has no column of that name`},
+		{[]string{"import", "--csv", "--header", "empty.csv"}, exitFailure, "the input is empty: expected a header row"},
+	}
+	for _, tt := range tests {
+		r := w.run(t, "", tt.args...)
+		checkExit(t, r, tt.code)
+		checkStderr(t, r, tt.want)
+	}
+}
