@@ -62,7 +62,7 @@ func (v *Vault) checkKeys(ctx context.Context) error {
 func (v *Vault) verifyKeyCheck(id KeyID, check []byte) error {
 	if _, ok := v.keys.byID[id]; !ok {
 		return fmt.Errorf("%w: records are encrypted under key id %s, which is not in the key ring; "+
-			"add that key after the primary, or keep it until Rewrap reports no records under it", ErrKeyMismatch, id)
+			"add that key after the primary, or keep it until a rewrap leaves no records under it", ErrKeyMismatch, id)
 	}
 	msg, err := v.keys.decrypt(id, check)
 	if err != nil || !bytes.Equal(msg, []byte(keyCheckPlaintext)) {

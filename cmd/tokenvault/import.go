@@ -40,7 +40,7 @@ large transactions; every token written to the output is on disk.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		vf := addVaultFlags(fs)
 		csvInput := fs.Bool("csv", false, "read CSV and replace the values of one column with tokens")
-		column := fs.String("column", "1", "with --csv, the column of the values: a `NUMBER` counted from 1, or the name of a column in the header row")
+		column := fs.String("column", "1", "with --csv, the `COLUMN` of the values: a number counted from 1, or a name in the header row")
 		header := fs.Bool("header", false, "with --csv, copy the first row as a header (implied when --column is a name)")
 		tf := addTokenizeFlags(fs)
 
@@ -119,7 +119,7 @@ func regularFileSize(r io.Reader) int64 {
 // removes a UTF-8 byte order mark from the first line; CSV input is read
 // without one in any case.
 func runImport(ctx context.Context, s streams, in io.Reader, size int64, layout *csvLayout, stripBOM bool, fn lineFunc) error {
-	p := &pipeline{noun: "line", inFlight: maxImportInFlight, fn: fn}
+	p := &pipeline{noun: "line", emptied: "output lines", inFlight: maxImportInFlight, fn: fn}
 	if layout == nil {
 		p.read = func(out chan<- inputLine) { readLines(in, out, stripBOM) }
 		p.out = lineWriter{bufio.NewWriter(s.stdout)}
@@ -130,7 +130,7 @@ func runImport(ctx context.Context, s streams, in io.Reader, size int64, layout 
 		if err != nil {
 			return err
 		}
-		p.noun = "row"
+		p.noun, p.emptied = "row", "tokens"
 		p.read = func(out chan<- inputLine) { readCSV(cr, layout, skip, out) }
 		p.out = w
 	}

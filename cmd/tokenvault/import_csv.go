@@ -160,8 +160,16 @@ func readCSV(cr *csv.Reader, layout *csvLayout, skip int, out chan<- inputLine) 
 		if layout.column < len(row) {
 			item.text = []byte(row[layout.column])
 		} else {
-			item.fail = fmt.Sprintf("row has %d columns, so it has no column %d", len(row), layout.column+1)
+			item.fail = fmt.Sprintf("row has %d %s, so it has no column %d", len(row), plural(len(row), "column"), layout.column+1)
 		}
 		out <- item
 	}
+}
+
+// plural returns noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }

@@ -46,6 +46,7 @@ func TestImportCSVColumnByName(t *testing.T) {
 	}
 	in.WriteString("6,Bad,4111111111111112,kept\n") // fails the Luhn check
 	in.WriteString("7,Short\n")                     // has no pan column
+	in.WriteString("8\n")                           // has one column
 	if err := os.WriteFile(w.path("cards.csv"), []byte(in.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -54,12 +55,13 @@ func TestImportCSVColumnByName(t *testing.T) {
 	checkExit(t, r, exitFailure)
 	checkStderr(t, r, "row 7: invalid card number: fails the Luhn check")
 	checkStderr(t, r, "row 8: row has 2 columns, so it has no column 3")
-	checkStderr(t, r, "2 of 7 rows failed")
-	checkStderr(t, r, "tokenvault import: 7 values in ")
+	checkStderr(t, r, "row 9: row has 1 column, so it has no column 3")
+	checkStderr(t, r, "3 of 8 rows failed; their tokens are empty")
+	checkStderr(t, r, "tokenvault import: 8 values in ")
 
 	rows := parseCSV(t, r)
-	if len(rows) != 8 {
-		t.Fatalf("import wrote %d rows, want 8 (header, 5 tokens, 2 failures)", len(rows))
+	if len(rows) != 9 {
+		t.Fatalf("import wrote %d rows, want 9 (header, 5 tokens, 3 failures)", len(rows))
 	}
 	if strings.Join(rows[0], "|") != "id|holder, name|pan|note" {
 		t.Errorf("header row = %q, want the input's without the byte order mark", rows[0])

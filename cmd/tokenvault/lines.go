@@ -131,6 +131,7 @@ type lineJob struct {
 // pipeline describes one run of processItems.
 type pipeline struct {
 	noun     string                     // "line" or "row", in messages
+	emptied  string                     // what a failed item leaves empty, such as "output lines"
 	read     func(out chan<- inputLine) // sends the items in order, then closes out
 	inFlight int                        // items processed at once
 	fn       lineFunc
@@ -162,6 +163,7 @@ func (l lineWriter) flush() error { return l.w.Flush() }
 func processLines(ctx context.Context, s streams, stripBOM bool, fn lineFunc) error {
 	return processItems(ctx, s, &pipeline{
 		noun:     "line",
+		emptied:  "output lines",
 		read:     func(out chan<- inputLine) { readLines(s.stdin, out, stripBOM) },
 		inFlight: maxLinesInFlight,
 		fn:       fn,
@@ -244,7 +246,7 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 		return fmt.Errorf("write standard output: %w", err)
 	}
 	if failed > 0 {
-		fmt.Fprintf(s.stderr, "tokenvault: %d of %d %ss failed; their output %ss are empty\n", failed, itemsRead, p.noun, p.noun)
+		fmt.Fprintf(s.stderr, "tokenvault: %d of %d %ss failed; their %s are empty\n", failed, itemsRead, p.noun, p.emptied)
 	}
 	switch {
 	case fatalErr != nil:

@@ -18,6 +18,15 @@ const (
 	barWidth     = 30
 )
 
+// rateWindow is how far back the rate and the time left look. Writes slow
+// down as a database grows, so an average since the start would promise too
+// early an end.
+const rateWindow = 10 * time.Second
+
+// minBarColumns is the narrowest terminal that gets a bar; a narrower one
+// gets the counts alone, which fit on one line.
+const minBarColumns = 80
+
 // progress reports the advance of a long command on standard error. When
 // standard error is a terminal it redraws one line in place: a bar, the
 // count, the rate and the time remaining. Otherwise, as in a log file or a
@@ -30,28 +39,52 @@ type progress struct {
 	interval time.Duration
 	now      func() time.Time
 
+	bar   bool // draw a bar: a terminal of at least minBarColumns
 	start time.Time
 	last  time.Time // of the last report
-	drawn bool      // a bar is on the terminal's current line
+	drawn bool      // a report is on the terminal's current line
 	count int64
 	ratio float64 // of the work done, from 0 to 1; negative when unknown
+
+	// recent holds the state at each report of the last rateWindow, oldest
+	// first, and at the start.
+	recent []snapshot
+}
+
+// snapshot is the state of the work at one time.
+type snapshot struct {
+	at    time.Time
+	count int64
+	ratio float64
 }
 
 // newProgress returns a progress reporter for command on w, which it treats
 // as a terminal when w is an *os.File on one. The command's time starts now.
 func newProgress(w io.Writer, command, unit string) *progress {
-	terminal := false
+	terminal, bar := false, false
 	if f, ok := w.(*os.File); ok {
 		terminal = term.IsTerminal(int(f.Fd()))
+		width, _, err := term.GetSize(int(f.Fd()))
+		bar = terminal && err == nil && width >= minBarColumns
 	}
+	return newProgressWith(w, command, unit, terminal, bar, time.Now)
+}
+
+// newProgressWith returns a progress reporter that redraws one line when
+// terminal is set, with a bar when bar is set too, and reads the time from
+// now.
+func newProgressWith(w io.Writer, command, unit string, terminal, bar bool, now func() time.Time) *progress {
 	interval := lineInterval
 	if terminal {
 		interval = barInterval
 	}
-	p := &progress{w: w, command: command, unit: unit, terminal: terminal, interval: interval, now: time.Now, ratio: -1}
-	p.start = p.now()
-	p.last = p.start
-	return p
+	start := now()
+	return &progress{
+		w: w, command: command, unit: unit,
+		terminal: terminal, bar: bar, interval: interval, now: now,
+		start: start, last: start, ratio: -1,
+		recent: []snapshot{{at: start}},
+	}
 }
 
 // update records that count units are done, which is ratio of the work (from
@@ -66,6 +99,18 @@ func (p *progress) update(count int64, ratio float64) {
 	}
 	p.last = now
 	p.report(now)
+	p.remember(now)
+}
+
+// remember adds the current state to p.recent and drops what is older than
+// rateWindow, keeping at least one earlier state to measure from.
+func (p *progress) remember(now time.Time) {
+	p.recent = append(p.recent, snapshot{at: now, count: p.count, ratio: p.ratio})
+	drop := 0
+	for drop < len(p.recent)-2 && now.Sub(p.recent[drop+1].at) >= rateWindow {
+		drop++
+	}
+	p.recent = p.recent[drop:]
 }
 
 // finish writes the final report: the count and the average rate, on a line
@@ -77,35 +122,45 @@ func (p *progress) finish() {
 		fmt.Fprint(p.w, "\r\x1b[K")
 		p.drawn = false
 	}
-	fmt.Fprintf(p.w, "tokenvault %s: %s %s in %s, %s/s\n",
-		p.command, groupDigits(p.count), p.unit, formatElapsed(elapsed), groupDigits(int64(rate(p.count, elapsed))))
+	fmt.Fprintf(p.w, "tokenvault %s: %s in %s, %s/s\n",
+		p.command, p.counted(), formatElapsed(elapsed), groupDigits(int64(rate(p.count, elapsed))))
 }
 
-// report writes the current state: a redrawn bar or a plain line.
+// counted writes the count with its unit, singular for one.
+func (p *progress) counted() string {
+	if p.count == 1 {
+		return "1 " + strings.TrimSuffix(p.unit, "s")
+	}
+	return groupDigits(p.count) + " " + p.unit
+}
+
+// report writes the current state: a redrawn line or a plain line. The
+// rate and the time left come from the last rateWindow.
 func (p *progress) report(now time.Time) {
-	elapsed := now.Sub(p.start)
-	perSecond := rate(p.count, elapsed)
+	from := p.recent[0]
+	perSecond := rate(p.count-from.count, now.Sub(from.at))
+	left, knowsLeft := p.remaining(from, now)
 
 	var b strings.Builder
 	if p.terminal {
 		b.WriteString("\r")
-		if p.ratio >= 0 {
+		if p.bar && p.ratio >= 0 {
 			filled := int(p.ratio * barWidth)
 			fmt.Fprintf(&b, "[%s%s] %3d%% ", strings.Repeat("=", filled), strings.Repeat(" ", barWidth-filled), int(p.ratio*100))
 		}
-		fmt.Fprintf(&b, "%s %s, %s/s", groupDigits(p.count), p.unit, groupDigits(int64(perSecond)))
-		if left, ok := p.remaining(elapsed); ok {
+		fmt.Fprintf(&b, "%s, %s/s", p.counted(), groupDigits(int64(perSecond)))
+		if knowsLeft {
 			fmt.Fprintf(&b, ", %s left", formatElapsed(left))
 		}
 		b.WriteString("\x1b[K")
 		p.drawn = true
 	} else {
-		fmt.Fprintf(&b, "tokenvault %s: %s %s", p.command, groupDigits(p.count), p.unit)
+		fmt.Fprintf(&b, "tokenvault %s: %s", p.command, p.counted())
 		if p.ratio >= 0 {
 			fmt.Fprintf(&b, " (%d%%)", int(p.ratio*100))
 		}
 		fmt.Fprintf(&b, ", %s/s", groupDigits(int64(perSecond)))
-		if left, ok := p.remaining(elapsed); ok {
+		if knowsLeft {
 			fmt.Fprintf(&b, ", about %s left", formatElapsed(left))
 		}
 		b.WriteString("\n")
@@ -113,13 +168,15 @@ func (p *progress) report(now time.Time) {
 	io.WriteString(p.w, b.String())
 }
 
-// remaining estimates the time left from the ratio done so far, assuming the
-// rest goes at the same average rate.
-func (p *progress) remaining(elapsed time.Duration) (time.Duration, bool) {
-	if p.ratio <= 0 || elapsed <= 0 {
+// remaining estimates the time left from the ratio done since from, assuming
+// the rest goes at that rate.
+func (p *progress) remaining(from snapshot, now time.Time) (time.Duration, bool) {
+	done := p.ratio - from.ratio
+	elapsed := now.Sub(from.at)
+	if p.ratio < 0 || done <= 0 || elapsed <= 0 {
 		return 0, false
 	}
-	return time.Duration(float64(elapsed) * (1 - p.ratio) / p.ratio), true
+	return time.Duration(float64(elapsed) * (1 - p.ratio) / done), true
 }
 
 func rate(count int64, elapsed time.Duration) float64 {

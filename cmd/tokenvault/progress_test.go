@@ -12,20 +12,12 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time { return c.t }
 
-// newTestProgress returns a progress reporter on a buffer, as on a terminal
-// or not, with a clock the test moves.
+// newTestProgress returns a progress reporter on a buffer, as on a wide
+// terminal or not, with a clock the test moves.
 func newTestProgress(terminal bool) (*progress, *bytes.Buffer, *fakeClock) {
 	var out bytes.Buffer
 	clock := &fakeClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
-	p := newProgress(&out, "import", "values")
-	p.now = clock.now
-	p.start, p.last = clock.t, clock.t
-	p.terminal = terminal
-	p.interval = lineInterval
-	if terminal {
-		p.interval = barInterval
-	}
-	return p, &out, clock
+	return newProgressWith(&out, "import", "values", terminal, terminal, clock.now), &out, clock
 }
 
 func TestProgressLinesWhenNotATerminal(t *testing.T) {
@@ -126,5 +118,52 @@ func TestGroupDigits(t *testing.T) {
 		if got := groupDigits(tt.n); got != tt.want {
 			t.Errorf("groupDigits(%d) = %q, want %q", tt.n, got, tt.want)
 		}
+	}
+}
+
+func TestProgressTimeLeftFollowsTheRecentRate(t *testing.T) {
+	p, out, clock := newTestProgress(false)
+
+	// 50% in the first 10 s, then 10% in each 10 s after: the average since
+	// the start would promise 25 s for the last 30%, the recent rate 30 s.
+	clock.t = clock.t.Add(10 * time.Second)
+	p.update(5000, 0.5)
+	clock.t = clock.t.Add(10 * time.Second)
+	p.update(6000, 0.6)
+	clock.t = clock.t.Add(10 * time.Second)
+	p.update(7000, 0.7)
+
+	reports := lines(out.String())
+	if len(reports) != 3 {
+		t.Fatalf("got %d reports, want 3: %q", len(reports), out.String())
+	}
+	want := "tokenvault import: 7,000 values (70%), 100/s, about 30s left"
+	if reports[2] != want {
+		t.Errorf("report after the slowdown = %q, want %q", reports[2], want)
+	}
+}
+
+func TestProgressOnANarrowTerminal(t *testing.T) {
+	var out bytes.Buffer
+	clock := &fakeClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	p := newProgressWith(&out, "import", "values", true, false, clock.now)
+
+	clock.t = clock.t.Add(time.Second)
+	p.update(100, 0.25)
+	want := "\r100 values, 100/s, 3s left\x1b[K"
+	if out.String() != want {
+		t.Errorf("report on a narrow terminal = %q, want %q without a bar", out.String(), want)
+	}
+}
+
+func TestProgressCountsOneValue(t *testing.T) {
+	p, out, clock := newTestProgress(false)
+
+	clock.t = clock.t.Add(time.Second)
+	p.update(1, 1)
+	p.finish()
+	want := "tokenvault import: 1 value in 1s, 1/s\n"
+	if out.String() != want {
+		t.Errorf("summary of one value = %q, want %q", out.String(), want)
 	}
 }
