@@ -3,8 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -28,8 +32,12 @@ that column replaced by tokens; the other columns are copied.
 A line or row that fails, such as one with an invalid card number, gets an
 empty token and the message "line N: reason" or "row N: reason" on standard
 error, which never contains the value; the others are still tokenized, and
-the exit status is 1. Rows are counted from 1, header row included. A CSV row
-may have at most 1 MiB.
+the exit status is 1. Rows are counted from 1, header row included. A row
+with another number of fields than the first row (the header, if any), or
+with a carriage return inside a field, may hold a card number in a column
+that import would copy: it is written with all of its fields empty. A row
+may have at most 1 MiB, and one that is not valid CSV, such as one with a
+stray quote, ends the import there.
 
 import shows its progress on standard error: a bar with the rate and the time
 left when standard error is a terminal, and otherwise a line every 10 seconds.
@@ -45,13 +53,8 @@ large transactions; every token written to the output is on disk.`,
 		tf := addTokenizeFlags(fs)
 
 		return func(ctx context.Context, s streams, args []string) error {
-			in, size, closeInput, err := openImportInput(s, args)
-			if err != nil {
-				return err
-			}
-			defer closeInput()
-
 			var layout *csvLayout
+			var err error
 			if *csvInput {
 				layout, err = parseCSVLayout(*column, *header)
 				if err != nil {
@@ -65,11 +68,23 @@ large transactions; every token written to the output is on disk.`,
 				return err
 			}
 
+			in, size, closeInput, err := openImportInput(s, args)
+			if err != nil {
+				return err
+			}
+			defer closeInput()
+			var src *csvSource
+			if layout != nil {
+				if src, err = startCSV(ctx, in, layout); err != nil {
+					return err
+				}
+			}
+
 			vault, err := vf.open(s.stderr, true)
 			if err != nil {
 				return err
 			}
-			err = runImport(ctx, s, in, size, layout, isCard, func(ctx context.Context, value []byte) ([]byte, error) {
+			err = runImport(ctx, s, in, size, src, isCard, func(ctx context.Context, value []byte) ([]byte, error) {
 				return tokenizeLine(ctx, vault, isCard, value, opts)
 			})
 			return closeVault(vault, err)
@@ -88,6 +103,11 @@ func openImportInput(s streams, args []string) (in io.Reader, size int64, closeI
 	in, closeInput = s.stdin, func() {}
 	if len(args) == 1 && args[0] != "-" {
 		f, err := os.Open(args[0])
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			// The name may be a card number given by mistake.
+			return nil, 0, nil, fmt.Errorf("open %s: %w", quoteArg(args[0]), pathErr.Err)
+		}
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -115,27 +135,31 @@ func regularFileSize(r io.Reader) int64 {
 }
 
 // runImport tokenizes the values of in, of size bytes (-1 when unknown), one
-// per line or, with layout, one per CSV row, and reports progress. stripBOM
-// removes a UTF-8 byte order mark from the first line; CSV input is read
-// without one in any case.
-func runImport(ctx context.Context, s streams, in io.Reader, size int64, layout *csvLayout, stripBOM bool, fn lineFunc) error {
+// per line or, with src, one per CSV row, and reports progress. stripBOM
+// removes a UTF-8 byte order mark from the first line.
+func runImport(ctx context.Context, s streams, in io.Reader, size int64, src *csvSource, stripBOM bool, fn lineFunc) error {
+	prog := newProgress(s.stderr, "import", "values")
+	// Messages about single values go to the same terminal line as the bar,
+	// which must be cleared first.
+	s.stderr = prog.lineWriter()
+
 	p := &pipeline{noun: "line", emptied: "output lines", inFlight: maxImportInFlight, fn: fn}
-	if layout == nil {
+	if src == nil {
 		p.read = func(out chan<- inputLine) { readLines(in, out, stripBOM) }
 		p.out = lineWriter{bufio.NewWriter(s.stdout)}
 	} else {
-		cr := openCSV(in)
-		w := newCSVWriter(s.stdout, layout)
-		skip, err := readCSVHeader(cr, layout, w)
-		if err != nil {
-			return err
+		w := &csvWriter{w: csv.NewWriter(s.stdout), column: src.layout.column}
+		if src.header != nil {
+			if err := w.w.Write(src.header); err != nil {
+				return fmt.Errorf("write standard output: %w", err)
+			}
+			p.skipped = 1
 		}
 		p.noun, p.emptied = "row", "tokens"
-		p.read = func(out chan<- inputLine) { readCSV(cr, layout, skip, out) }
+		p.read = src.send
 		p.out = w
 	}
 
-	prog := newProgress(s.stderr, "import", "values")
 	count := int64(0)
 	p.written = func(job *lineJob) {
 		count++

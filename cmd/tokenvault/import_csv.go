@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/tokenvault/tokenvault"
 )
 
 // maxCSVRowBytes bounds one CSV row, so that a file without row ends cannot
@@ -17,6 +20,7 @@ const maxCSVRowBytes = 1 << 20
 // csvLayout locates the value column of CSV input.
 type csvLayout struct {
 	column int    // index of the value column, from 0; -1 until name is found
+	arg    string // the --column flag as given
 	name   string // the value column's name in the header row, or ""
 	header bool   // the first row is a header, copied to the output
 }
@@ -27,13 +31,13 @@ func parseCSVLayout(column string, header bool) (*csvLayout, error) {
 	n, err := strconv.Atoi(column)
 	switch {
 	case err == nil && n >= 1:
-		return &csvLayout{column: n - 1, header: header}, nil
+		return &csvLayout{column: n - 1, arg: column, header: header}, nil
 	case err == nil:
-		return nil, usagef("invalid --column %d: columns are counted from 1", n)
+		return nil, usagef("invalid --column %s: columns are counted from 1", quoteArg(column))
 	case strings.TrimSpace(column) == "":
 		return nil, usagef("invalid --column: expected a number from 1 or a column name")
 	}
-	return &csvLayout{column: -1, name: column, header: true}, nil
+	return &csvLayout{column: -1, arg: column, name: column, header: true}, nil
 }
 
 // findColumn sets l.column to the index of l.name in header.
@@ -46,14 +50,188 @@ func (l *csvLayout) findColumn(header []string) error {
 			continue
 		}
 		if l.column >= 0 {
-			return fmt.Errorf("--column %s: columns %d and %d of the header row both have that name", quoteArg(l.name), l.column+1, i+1)
+			return fmt.Errorf("--column %s: columns %d and %d of the header row both have that name", quoteArg(l.arg), l.column+1, i+1)
 		}
 		l.column = i
 	}
 	if l.column < 0 {
-		return fmt.Errorf("--column %s: the header row has no column of that name", quoteArg(l.name))
+		return fmt.Errorf("--column %s: the header row has no column of that name", quoteArg(l.arg))
 	}
 	return nil
+}
+
+// csvSource reads the rows of CSV input. Every row must have as many fields
+// as the first (the header, when there is one): a row that does not may
+// hold a card number in any of its fields, so it is written with all of
+// them empty.
+type csvSource struct {
+	cr     *csv.Reader
+	limit  *rowLimitReader
+	layout *csvLayout
+	width  int      // fields of the first row
+	header []string // the header row, nil without one
+	first  []string // the first data row, read to learn the width; nil with a header
+	rows   int      // rows read, header included
+	end    int64    // input offset of the end of the last row read
+}
+
+// startCSV reads the first row of r: the header, when layout has one, in
+// which it finds the value column. It checks that the value column is within
+// the first row. It returns early when ctx is canceled, for input that never
+// comes.
+func startCSV(ctx context.Context, r io.Reader, layout *csvLayout) (*csvSource, error) {
+	type started struct {
+		src *csvSource
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		src, err := readFirstCSVRow(r, layout)
+		done <- started{src, err}
+	}()
+
+	select {
+	case s := <-done:
+		return s.src, s.err
+	case <-ctx.Done():
+		return nil, errors.New("interrupted before the first row of input arrived")
+	}
+}
+
+func readFirstCSVRow(r io.Reader, layout *csvLayout) (*csvSource, error) {
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(len(utf8BOM)); err == nil && string(bom) == string(utf8BOM) {
+		br.Discard(len(utf8BOM))
+	}
+	limit := &rowLimitReader{r: br}
+	cr := csv.NewReader(limit)
+	cr.FieldsPerRecord = -1 // a row of another width fails alone
+	src := &csvSource{cr: cr, limit: limit, layout: layout}
+
+	first, err := src.read()
+	switch {
+	case errors.Is(err, io.EOF) && layout.header:
+		return nil, errors.New("the input is empty: expected a header row")
+	case errors.Is(err, io.EOF):
+		return src, nil
+	case err != nil:
+		return nil, fmt.Errorf("read row 1: %w", err)
+	}
+	src.width = len(first)
+
+	if !layout.header {
+		src.first = first
+		if layout.column >= src.width {
+			return nil, fmt.Errorf("--column %s is past the %d %s of the first row", quoteArg(layout.arg), src.width, plural(src.width, "column"))
+		}
+		return src, nil
+	}
+
+	for i, field := range first {
+		if tokenvault.ContainsCardNumber(field) {
+			return nil, fmt.Errorf("column %d of the header row holds what could be a card number; if the first row is data, leave out --header and give --column as a number", i+1)
+		}
+	}
+	if err := layout.findColumn(first); err != nil {
+		return nil, err
+	}
+	if layout.column >= src.width {
+		return nil, fmt.Errorf("--column %s is past the %d %s of the header row", quoteArg(layout.arg), src.width, plural(src.width, "column"))
+	}
+	src.header = first
+	return src, nil
+}
+
+// read returns the next row. It fails a row longer than maxCSVRowBytes, and
+// ends the input there.
+func (c *csvSource) read() ([]string, error) {
+	row, err := c.cr.Read()
+	if err != nil {
+		return nil, err
+	}
+	c.rows++
+
+	start := c.end
+	c.end = c.cr.InputOffset()
+	c.limit.rowStart = c.end
+	if c.end-start > maxCSVRowBytes {
+		return nil, errRowTooLong
+	}
+	return row, nil
+}
+
+// errRowTooLong ends CSV input with a row longer than maxCSVRowBytes.
+var errRowTooLong = fmt.Errorf("a row is longer than the maximum of %d bytes", maxCSVRowBytes)
+
+// rowLimitReader fails once the CSV reader has read more than
+// maxCSVRowBytes past the end of its last row, plus its read-ahead, so that
+// a row without an end is never held whole in memory.
+type rowLimitReader struct {
+	r        io.Reader
+	read     int64
+	rowStart int64
+}
+
+func (l *rowLimitReader) Read(p []byte) (int, error) {
+	const readAhead = 64 << 10
+	if l.read-l.rowStart > maxCSVRowBytes+readAhead {
+		return 0, errRowTooLong
+	}
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	return n, err
+}
+
+// send sends each data row to out, with the value of the layout's column as
+// its text, and closes out at the end of the input. A row with another width
+// than the first, or with a carriage return that did not end a line, is sent
+// to fail alone with all of its fields empty. A read error is sent as the
+// last item.
+func (c *csvSource) send(out chan<- inputLine) {
+	defer close(out)
+
+	if c.first != nil {
+		out <- c.item(c.first, c.rows)
+	}
+	for {
+		row, err := c.read()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			out <- inputLine{number: c.rows + 1, err: err}
+			return
+		}
+		out <- c.item(row, c.rows)
+	}
+}
+
+// item returns the item of row, the row numbered number.
+func (c *csvSource) item(row []string, number int) inputLine {
+	item := inputLine{number: number, row: row, offset: c.end}
+	switch {
+	case len(row) != c.width:
+		item.row = make([]string, c.width)
+		item.fail = fmt.Sprintf("row has %d %s where the first row has %d; all of its fields are left empty",
+			len(row), plural(len(row), "field"), c.width)
+	case hasLoneCR(row):
+		item.row = make([]string, c.width)
+		item.fail = "row has a carriage return inside a field, as in a file with CR line endings; all of its fields are left empty"
+	default:
+		item.text = []byte(row[c.layout.column])
+	}
+	return item
+}
+
+// hasLoneCR reports whether a field of row holds a carriage return. The CSV
+// reader removes those that end a line before a line feed.
+func hasLoneCR(row []string) bool {
+	for _, field := range row {
+		if strings.IndexByte(field, '\r') >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // csvWriter writes the output rows: each input row with its value replaced
@@ -63,107 +241,14 @@ type csvWriter struct {
 	column int
 }
 
-func newCSVWriter(w io.Writer, layout *csvLayout) *csvWriter {
-	return &csvWriter{w: csv.NewWriter(w), column: layout.column}
-}
-
 func (c *csvWriter) writeItem(job *lineJob) error {
-	row := job.row
-	if c.column >= 0 && c.column < len(row) {
-		row[c.column] = string(job.output)
-	}
-	return c.w.Write(row)
+	job.row[c.column] = string(job.output)
+	return c.w.Write(job.row)
 }
 
 func (c *csvWriter) flush() error {
 	c.w.Flush()
 	return c.w.Error()
-}
-
-// openCSV returns a CSV reader of r, without a UTF-8 byte order mark at its
-// start, that fails a row longer than maxCSVRowBytes.
-func openCSV(r io.Reader) *csv.Reader {
-	br := bufio.NewReader(r)
-	if bom, err := br.Peek(len(utf8BOM)); err == nil && string(bom) == string(utf8BOM) {
-		br.Discard(len(utf8BOM))
-	}
-
-	limited := &rowLimitReader{r: br}
-	cr := csv.NewReader(limited)
-	cr.FieldsPerRecord = -1 // rows may differ in length; a short row fails alone
-	limited.rowStart = cr.InputOffset
-	return cr
-}
-
-// errRowTooLong ends CSV input with a row longer than maxCSVRowBytes.
-var errRowTooLong = fmt.Errorf("a row is longer than the maximum of %d bytes", maxCSVRowBytes)
-
-// rowLimitReader fails once the CSV reader has read maxCSVRowBytes past the
-// end of its last row, plus its read-ahead.
-type rowLimitReader struct {
-	r        io.Reader
-	read     int64
-	rowStart func() int64
-}
-
-func (l *rowLimitReader) Read(p []byte) (int, error) {
-	const readAhead = 64 << 10
-	if l.read-l.rowStart() > maxCSVRowBytes+readAhead {
-		return 0, errRowTooLong
-	}
-	n, err := l.r.Read(p)
-	l.read += int64(n)
-	return n, err
-}
-
-// readCSVHeader reads the header row of cr when layout has one, finds the
-// value column in it and writes it to w.
-func readCSVHeader(cr *csv.Reader, layout *csvLayout, w *csvWriter) (rows int, err error) {
-	if !layout.header {
-		return 0, nil
-	}
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return 0, errors.New("the input is empty: expected a header row")
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read the header row: %w", err)
-	}
-	if err := layout.findColumn(header); err != nil {
-		return 0, err
-	}
-	w.column = layout.column
-	if err := w.w.Write(header); err != nil {
-		return 0, fmt.Errorf("write standard output: %w", err)
-	}
-	return 1, nil
-}
-
-// readCSV sends each row of cr after the first skip rows to out, with the
-// value of layout's column as its text, and closes out at the end of the
-// input. A row without that column is sent to fail alone. A read error is
-// sent as the last item.
-func readCSV(cr *csv.Reader, layout *csvLayout, skip int, out chan<- inputLine) {
-	defer close(out)
-
-	for number := skip + 1; ; number++ {
-		row, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			out <- inputLine{number: number, err: err}
-			return
-		}
-
-		item := inputLine{number: number, row: row, offset: cr.InputOffset()}
-		if layout.column < len(row) {
-			item.text = []byte(row[layout.column])
-		} else {
-			item.fail = fmt.Sprintf("row has %d %s, so it has no column %d", len(row), plural(len(row), "column"), layout.column+1)
-		}
-		out <- item
-	}
 }
 
 // plural returns noun, with an s unless n is 1.

@@ -44,9 +44,9 @@ func TestImportCSVColumnByName(t *testing.T) {
 	for i, pan := range pans {
 		in.WriteString(strconv.Itoa(i+1) + ",\"Holder " + strconv.Itoa(i) + ", Jr\"," + pan + ",kept\n")
 	}
-	in.WriteString("6,Bad,4111111111111112,kept\n") // fails the Luhn check
-	in.WriteString("7,Short\n")                     // has no pan column
-	in.WriteString("8\n")                           // has one column
+	in.WriteString("6,Bad,4111111111111112,kept\n")        // fails the Luhn check
+	in.WriteString("7,Smith, John," + pans[0] + ",kept\n") // an unquoted comma shifts the number
+	in.WriteString(pans[1] + "\n")                         // one field
 	if err := os.WriteFile(w.path("cards.csv"), []byte(in.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +54,8 @@ func TestImportCSVColumnByName(t *testing.T) {
 	r := w.run(t, "", "import", "--csv", "--column", "pan", "cards.csv")
 	checkExit(t, r, exitFailure)
 	checkStderr(t, r, "row 7: invalid card number: fails the Luhn check")
-	checkStderr(t, r, "row 8: row has 2 columns, so it has no column 3")
-	checkStderr(t, r, "row 9: row has 1 column, so it has no column 3")
+	checkStderr(t, r, "row 8: row has 5 fields where the first row has 4; all of its fields are left empty")
+	checkStderr(t, r, "row 9: row has 1 field where the first row has 4; all of its fields are left empty")
 	checkStderr(t, r, "3 of 8 rows failed; their tokens are empty")
 	checkStderr(t, r, "tokenvault import: 8 values in ")
 
@@ -78,8 +78,10 @@ func TestImportCSVColumnByName(t *testing.T) {
 	if got := strings.Join(rows[6], "|"); got != "6|Bad||kept" {
 		t.Errorf("failed row = %q, want its value replaced by an empty field", maskCardNumbers(got))
 	}
-	if got := strings.Join(rows[7], "|"); got != "7|Short" {
-		t.Errorf("short row = %q, want it copied", got)
+	for _, i := range []int{7, 8} {
+		if got := strings.Join(rows[i], "|"); got != "|||" {
+			t.Errorf("row %d of another width = %q, want 4 empty fields", i+1, maskCardNumbers(got))
+		}
 	}
 
 	values := detokenize(t, w, tokens)
@@ -181,10 +183,10 @@ func TestImportUsageErrors(t *testing.T) {
 	}{
 		{[]string{"import", "--column", "2"}, exitUsage, "--column and --header apply to --csv input only"},
 		{[]string{"import", "--header"}, exitUsage, "--column and --header apply to --csv input only"},
-		{[]string{"import", "--csv", "--column", "0"}, exitUsage, "invalid --column 0: columns are counted from 1"},
+		{[]string{"import", "--csv", "--column", "0"}, exitUsage, `invalid --column "0": columns are counted from 1`},
 		{[]string{"import", "--csv", "--column", " "}, exitUsage, "invalid --column: expected a number from 1 or a column name"},
 		{[]string{"import", "a.txt", "b.txt"}, exitUsage, `unexpected argument "b.txt": import reads one FILE`},
-		{[]string{"import", "missing.txt"}, exitFailure, "missing.txt: no such file or directory"},
+		{[]string{"import", "missing.txt"}, exitFailure, `open "missing.txt": no such file or directory`},
 		{[]string{"import", "--csv", "--column", "pan", "dup.csv"}, exitFailure, `--column "pan": columns 1 and 2 of the header row both have that name`},
 		{[]string{"import", "--csv", "--column", "card", "dup.csv"}, exitFailure, `--column "card": the header row has no column of that name`},
 		{[]string{"import", "--csv", "--header", "empty.csv"}, exitFailure, "the input is empty: expected a header row"},
@@ -194,4 +196,76 @@ func TestImportUsageErrors(t *testing.T) {
 		checkExit(t, r, tt.code)
 		checkStderr(t, r, tt.want)
 	}
+}
+
+// TestImportCSVNeverCopiesAValue checks the inputs where a card number could
+// reach the output in a column that import copies.
+func TestImportCSVNeverCopiesAValue(t *testing.T) {
+	w := newWorkspace(t)
+	pans := luhnPANs(t)
+	p, q := pans[0], pans[1]
+
+	tests := []struct {
+		name  string
+		input string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"column past the first row", "alice," + p + "\n", []string{"--column", "5"}, exitFailure,
+			`--column "5" is past the 2 columns of the first row`},
+		{"column past the header", "name,pan\nalice," + p + "\n", []string{"--column", "3", "--header"}, exitFailure,
+			`--column "3" is past the 2 columns of the header row`},
+		{"card number as the column", "alice," + p + "\n", []string{"--column", p}, exitFailure,
+			"is past the 2 columns of the first row"},
+		{"data row taken as the header", "alice," + p + "\n", []string{"--column", "2", "--header"}, exitFailure,
+			"column 2 of the header row holds what could be a card number; if the first row is data, leave out --header"},
+		{"CR line endings", "alice," + p + "\rbob," + q + "\r", []string{"--column", "2"}, exitFailure,
+			"row 1: row has a carriage return inside a field, as in a file with CR line endings; all of its fields are left empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(w.path("in.csv"), []byte(tt.input), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := w.run(t, "", append(append([]string{"import", "--csv"}, tt.args...), "in.csv")...)
+			checkExit(t, r, tt.code)
+			checkStderr(t, r, tt.want)
+			for _, pan := range []string{p, q} {
+				if strings.Contains(r.stdout, pan) || strings.Contains(r.stderr, pan) {
+					t.Errorf("the output contains the card number %s", masked(pan))
+				}
+			}
+		})
+	}
+}
+
+// TestImportCSVMultilineRowTooLong checks the row limit on a quoted field
+// of many short lines, which the CSV reader reads line by line.
+func TestImportCSVMultilineRowTooLong(t *testing.T) {
+	w := newWorkspace(t)
+	pan := luhnPANs(t)[0]
+	field := strings.Repeat(strings.Repeat("x", 99)+"\n", maxCSVRowBytes/100+100)
+	input := "a," + pan + "\nb,\"" + field + "\"\nc," + pan + "\n"
+	if err := os.WriteFile(w.path("long.csv"), []byte(input), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := w.run(t, "", "import", "--csv", "--column", "2", "long.csv")
+	checkExit(t, r, exitFailure)
+	checkStderr(t, r, "read input after row 1: a row is longer than the maximum of 1048576 bytes")
+	if rows := parseCSV(t, r); len(rows) != 1 {
+		t.Errorf("import wrote %d rows, want the 1 row before the long one", len(rows))
+	}
+}
+
+// TestImportMasksAFileNameOfDigits checks that a card number given as the
+// file name by mistake is masked in the error.
+func TestImportMasksAFileNameOfDigits(t *testing.T) {
+	w := newWorkspace(t)
+	pan := luhnPANs(t)[0]
+
+	r := w.run(t, "", "import", pan)
+	checkExit(t, r, exitFailure)
+	checkStderr(t, r, "no such file or directory")
 }

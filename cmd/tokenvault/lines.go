@@ -137,6 +137,7 @@ type pipeline struct {
 	fn       lineFunc
 	out      itemWriter
 	written  func(job *lineJob) // called after each item's output; may be nil
+	skipped  int                // items before the first that read sends, such as a header row
 }
 
 // itemWriter writes the output of each item in input order: the output of a
@@ -251,6 +252,8 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 	switch {
 	case fatalErr != nil:
 		return fatalErr
+	case readErr != nil && lastItem == 0:
+		return fmt.Errorf("read input: %w", readErr)
 	case readErr != nil:
 		return fmt.Errorf("read input after %s %d: %w", p.noun, lastItem, readErr)
 	case stopped:

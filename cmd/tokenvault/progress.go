@@ -118,12 +118,28 @@ func (p *progress) remember(now time.Time) {
 func (p *progress) finish() {
 	elapsed := p.now().Sub(p.start)
 
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
-		p.drawn = false
-	}
+	p.clear()
 	fmt.Fprintf(p.w, "tokenvault %s: %s in %s, %s/s\n",
 		p.command, p.counted(), formatElapsed(elapsed), groupDigits(int64(rate(p.count, elapsed))))
+}
+
+// lineWriter returns a writer to p's output that first clears a line that
+// p drew on the terminal, so that a message starts on a line of its own.
+func (p *progress) lineWriter() io.Writer { return clearingWriter{p} }
+
+type clearingWriter struct{ p *progress }
+
+func (c clearingWriter) Write(b []byte) (int, error) {
+	c.p.clear()
+	return c.p.w.Write(b)
+}
+
+// clear erases the line that p drew on the terminal, if any.
+func (p *progress) clear() {
+	if p.drawn {
+		io.WriteString(p.w, "\r\x1b[K")
+		p.drawn = false
+	}
 }
 
 // counted writes the count with its unit, singular for one.
