@@ -10,6 +10,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/tokenvault/tokenvault"
 )
 
 // maxImportInFlight bounds the values an import tokenizes at once. Each
@@ -32,12 +34,16 @@ that column replaced by tokens; the other columns are copied.
 A line or row that fails, such as one with an invalid card number, gets an
 empty token and the message "line N: reason" or "row N: reason" on standard
 error, which never contains the value; the others are still tokenized, and
-the exit status is 1. Rows are counted from 1, header row included. A row
-with another number of fields than the first row (the header, if any), or
-with a carriage return inside a field, may hold a card number in a column
-that import would copy: it is written with all of its fields empty. A row
-may have at most 1 MiB, and one that is not valid CSV, such as one with a
-stray quote, ends the import there.
+the exit status is 1. Rows are counted from 1, header row included.
+
+import copies every CSV field but the value, so it writes a row with all of
+its fields empty, as failed, when a card number could be in one of them: a
+row with another number of fields than the first row (the header, if any),
+one with a carriage return inside a field, and one with another field that
+could be a card number (that passes the Luhn check, or with
+--allow-non-luhn has 12 digits or more). A row may have at most 128 KiB and
+1,024 fields, and one that is not valid CSV, such as one with an unpaired
+quote, ends the import there.
 
 import shows its progress on standard error: a bar with the rate and the time
 left when standard error is a terminal, and otherwise a line every 10 seconds.
@@ -75,7 +81,7 @@ large transactions; every token written to the output is on disk.`,
 			defer closeInput()
 			var src *csvSource
 			if layout != nil {
-				if src, err = startCSV(ctx, in, layout); err != nil {
+				if src, err = startCSV(ctx, in, layout, cardScreen(*tf.allowNonLuhn)); err != nil {
 					return err
 				}
 			}
@@ -90,6 +96,16 @@ large transactions; every token written to the output is on disk.`,
 			return closeVault(vault, err)
 		}
 	},
+}
+
+// cardScreen returns the check for a CSV field that could be a card number,
+// which import must not copy: a Luhn-valid number, or with allowNonLuhn any
+// run of as many digits as the shortest card number.
+func cardScreen(allowNonLuhn bool) func(string) bool {
+	if allowNonLuhn {
+		return func(field string) bool { return hasDigitRun(field, tokenvault.MinCardDigits) }
+	}
+	return tokenvault.ContainsCardNumber
 }
 
 // openImportInput opens the input named by args: a file, or standard input

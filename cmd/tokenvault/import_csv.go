@@ -9,13 +9,15 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/tokenvault/tokenvault"
 )
 
-// maxCSVRowBytes bounds one CSV row, so that a file without row ends cannot
-// make import hold it all in memory.
-const maxCSVRowBytes = 1 << 20
+// Bounds of one CSV row, so that a file without row ends cannot make import
+// hold it all in memory, and the rows in flight stay within about 150 MiB
+// together: each field costs a string header beside its bytes.
+const (
+	maxCSVRowBytes = 128 << 10
+	maxCSVFields   = 1024
+)
 
 // csvLayout locates the value column of CSV input.
 type csvLayout struct {
@@ -60,33 +62,35 @@ func (l *csvLayout) findColumn(header []string) error {
 	return nil
 }
 
-// csvSource reads the rows of CSV input. Every row must have as many fields
-// as the first (the header, when there is one): a row that does not may
-// hold a card number in any of its fields, so it is written with all of
-// them empty.
+// csvSource reads the rows of CSV input. Import copies every field but the
+// value, so a row that may hold a card number elsewhere is written with all
+// of its fields empty. Such a row has another number of fields than the
+// first row (the header, when there is one), a carriage return inside a
+// field, or a field that could be a card number.
 type csvSource struct {
 	cr     *csv.Reader
 	limit  *rowLimitReader
 	layout *csvLayout
-	width  int      // fields of the first row
-	header []string // the header row, nil without one
-	first  []string // the first data row, read to learn the width; nil with a header
-	rows   int      // rows read, header included
-	end    int64    // input offset of the end of the last row read
+	screen func(field string) bool // reports a field that could be a card number
+	width  int                     // fields of the first row
+	header []string                // the header row, nil without one
+	first  []string                // the first data row, read to learn the width; nil with a header
+	rows   int                     // rows read, header included
+	end    int64                   // input offset of the end of the last row read
 }
 
 // startCSV reads the first row of r: the header, when layout has one, in
 // which it finds the value column. It checks that the value column is within
-// the first row. It returns early when ctx is canceled, for input that never
-// comes.
-func startCSV(ctx context.Context, r io.Reader, layout *csvLayout) (*csvSource, error) {
+// the first row. screen reports a field that could be a card number. It
+// returns early when ctx is canceled, for input that never comes.
+func startCSV(ctx context.Context, r io.Reader, layout *csvLayout, screen func(string) bool) (*csvSource, error) {
 	type started struct {
 		src *csvSource
 		err error
 	}
 	done := make(chan started, 1)
 	go func() {
-		src, err := readFirstCSVRow(r, layout)
+		src, err := readFirstCSVRow(r, layout, screen)
 		done <- started{src, err}
 	}()
 
@@ -98,7 +102,7 @@ func startCSV(ctx context.Context, r io.Reader, layout *csvLayout) (*csvSource, 
 	}
 }
 
-func readFirstCSVRow(r io.Reader, layout *csvLayout) (*csvSource, error) {
+func readFirstCSVRow(r io.Reader, layout *csvLayout, screen func(string) bool) (*csvSource, error) {
 	br := bufio.NewReader(r)
 	if bom, err := br.Peek(len(utf8BOM)); err == nil && string(bom) == string(utf8BOM) {
 		br.Discard(len(utf8BOM))
@@ -106,7 +110,7 @@ func readFirstCSVRow(r io.Reader, layout *csvLayout) (*csvSource, error) {
 	limit := &rowLimitReader{r: br}
 	cr := csv.NewReader(limit)
 	cr.FieldsPerRecord = -1 // a row of another width fails alone
-	src := &csvSource{cr: cr, limit: limit, layout: layout}
+	src := &csvSource{cr: cr, limit: limit, layout: layout, screen: screen}
 
 	first, err := src.read()
 	switch {
@@ -127,8 +131,11 @@ func readFirstCSVRow(r io.Reader, layout *csvLayout) (*csvSource, error) {
 		return src, nil
 	}
 
+	if hasLoneCR(first) {
+		return nil, errors.New("the header row has a carriage return inside a field, as in a file with CR line endings: convert the file to LF or CRLF line endings")
+	}
 	for i, field := range first {
-		if tokenvault.ContainsCardNumber(field) {
+		if screen(field) {
 			return nil, fmt.Errorf("column %d of the header row holds what could be a card number; if the first row is data, leave out --header and give --column as a number", i+1)
 		}
 	}
@@ -150,6 +157,9 @@ func (c *csvSource) read() ([]string, error) {
 		return nil, err
 	}
 	c.rows++
+	if len(row) > maxCSVFields {
+		return nil, errTooManyFields
+	}
 
 	start := c.end
 	c.end = c.cr.InputOffset()
@@ -160,8 +170,11 @@ func (c *csvSource) read() ([]string, error) {
 	return row, nil
 }
 
-// errRowTooLong ends CSV input with a row longer than maxCSVRowBytes.
-var errRowTooLong = fmt.Errorf("a row is longer than the maximum of %d bytes", maxCSVRowBytes)
+// Errors that end CSV input at a row that exceeds a bound.
+var (
+	errRowTooLong    = fmt.Errorf("a row is longer than the maximum of %d bytes", maxCSVRowBytes)
+	errTooManyFields = fmt.Errorf("a row has more than the maximum of %d fields", maxCSVFields)
+)
 
 // rowLimitReader fails once the CSV reader has read more than
 // maxCSVRowBytes past the end of its last row, plus its read-ahead, so that
@@ -183,10 +196,9 @@ func (l *rowLimitReader) Read(p []byte) (int, error) {
 }
 
 // send sends each data row to out, with the value of the layout's column as
-// its text, and closes out at the end of the input. A row with another width
-// than the first, or with a carriage return that did not end a line, is sent
-// to fail alone with all of its fields empty. A read error is sent as the
-// last item.
+// its text, and closes out at the end of the input. A row that may hold a
+// card number in a field other than the value is sent to fail alone, with
+// all of its fields empty. A read error is sent as the last item.
 func (c *csvSource) send(out chan<- inputLine) {
 	defer close(out)
 
@@ -209,18 +221,29 @@ func (c *csvSource) send(out chan<- inputLine) {
 // item returns the item of row, the row numbered number.
 func (c *csvSource) item(row []string, number int) inputLine {
 	item := inputLine{number: number, row: row, offset: c.end}
-	switch {
-	case len(row) != c.width:
+	if reason := c.unsafeRow(row); reason != "" {
 		item.row = make([]string, c.width)
-		item.fail = fmt.Sprintf("row has %d %s where the first row has %d; all of its fields are left empty",
-			len(row), plural(len(row), "field"), c.width)
-	case hasLoneCR(row):
-		item.row = make([]string, c.width)
-		item.fail = "row has a carriage return inside a field, as in a file with CR line endings; all of its fields are left empty"
-	default:
-		item.text = []byte(row[c.layout.column])
+		item.fail = reason + "; all of its fields are left empty"
+		return item
 	}
+	item.text = []byte(row[c.layout.column])
 	return item
+}
+
+// unsafeRow returns why import must not copy the fields of row, or "".
+func (c *csvSource) unsafeRow(row []string) string {
+	if len(row) != c.width {
+		return fmt.Sprintf("row has %d %s where the first row has %d", len(row), plural(len(row), "field"), c.width)
+	}
+	if hasLoneCR(row) {
+		return "row has a carriage return inside a field, as in a file with CR line endings"
+	}
+	for i, field := range row {
+		if i != c.layout.column && c.screen(field) {
+			return fmt.Sprintf("column %d, which import copies, holds what could be a card number", i+1)
+		}
+	}
+	return ""
 }
 
 // hasLoneCR reports whether a field of row holds a carriage return. The CSV
@@ -249,6 +272,27 @@ func (c *csvWriter) writeItem(job *lineJob) error {
 func (c *csvWriter) flush() error {
 	c.w.Flush()
 	return c.w.Error()
+}
+
+// hasDigitRun reports whether text has a run of at least n digits, which
+// may be grouped by single spaces or dashes: the screen for card numbers
+// that may fail the Luhn check.
+func hasDigitRun(text string, n int) bool {
+	digits := 0
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case isDigit(c):
+			digits++
+			if digits >= n {
+				return true
+			}
+		case (c == ' ' || c == '-') && digits > 0 && i+1 < len(text) && isDigit(text[i+1]):
+		default:
+			digits = 0
+		}
+	}
+	return false
 }
 
 // plural returns noun, with an s unless n is 1.

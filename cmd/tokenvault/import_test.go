@@ -160,7 +160,7 @@ func TestImportCSVRowTooLong(t *testing.T) {
 
 	r := w.run(t, "", "import", "--csv", "--column", "2", "long.csv")
 	checkExit(t, r, exitFailure)
-	checkStderr(t, r, "read input after row 1: a row is longer than the maximum of 1048576 bytes")
+	checkStderr(t, r, "read input after row 1: a row is longer than the maximum of "+strconv.Itoa(maxCSVRowBytes)+" bytes")
 	rows := parseCSV(t, r)
 	if len(rows) != 1 || rows[0][0] != "a" {
 		t.Errorf("import wrote %d rows, want the 1 row before the long one", len(rows))
@@ -222,6 +222,14 @@ func TestImportCSVNeverCopiesAValue(t *testing.T) {
 			"column 2 of the header row holds what could be a card number; if the first row is data, leave out --header"},
 		{"CR line endings", "alice," + p + "\rbob," + q + "\r", []string{"--column", "2"}, exitFailure,
 			"row 1: row has a carriage return inside a field, as in a file with CR line endings; all of its fields are left empty"},
+		{"CR line endings after a header", "name,card\rDoe," + p + "\rRoe," + q + "\r", []string{"--column", "2", "--header"}, exitFailure,
+			"the header row has a carriage return inside a field"},
+		{"a shift in the first row", "Smith, John," + p + "\nDoe," + q + "\n", []string{"--column", "2"}, exitFailure,
+			"row 1: column 3, which import copies, holds what could be a card number; all of its fields are left empty"},
+		{"quotes that join rows", "card,note\n" + p + ",\"oops\n" + q + ",ok\nx,TV 55\"\n", []string{"--column", "card"}, exitFailure,
+			"row 2: column 2, which import copies, holds what could be a card number; all of its fields are left empty"},
+		{"a second card column", "pan,backup\n" + p + "," + q + "\n", []string{"--column", "pan"}, exitFailure,
+			"row 2: column 2, which import copies, holds what could be a card number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,7 +261,7 @@ func TestImportCSVMultilineRowTooLong(t *testing.T) {
 
 	r := w.run(t, "", "import", "--csv", "--column", "2", "long.csv")
 	checkExit(t, r, exitFailure)
-	checkStderr(t, r, "read input after row 1: a row is longer than the maximum of 1048576 bytes")
+	checkStderr(t, r, "read input after row 1: a row is longer than the maximum of "+strconv.Itoa(maxCSVRowBytes)+" bytes")
 	if rows := parseCSV(t, r); len(rows) != 1 {
 		t.Errorf("import wrote %d rows, want the 1 row before the long one", len(rows))
 	}
@@ -261,6 +269,44 @@ func TestImportCSVMultilineRowTooLong(t *testing.T) {
 
 // TestImportMasksAFileNameOfDigits checks that a card number given as the
 // file name by mistake is masked in the error.
+// TestImportScreensNonLuhnNumbers checks that with --allow-non-luhn, a
+// header or a copied field with 12 digits or more counts as a card number,
+// whether or not it passes the Luhn check.
+func TestImportScreensNonLuhnNumbers(t *testing.T) {
+	w := newWorkspace(t)
+	var nonLuhn []string
+	for _, p := range testPANs {
+		if !p.luhnValid {
+			nonLuhn = append(nonLuhn, p.pan)
+		}
+	}
+	if len(nonLuhn) < 2 {
+		t.Fatalf("test numbers have %d rows that fail the Luhn check, want 2", len(nonLuhn))
+	}
+
+	header := w.run(t, "Doe,"+nonLuhn[0]+"\n", "import", "--csv", "--header", "--column", "2", "--allow-non-luhn")
+	checkExit(t, header, exitFailure)
+	checkStderr(t, header, "column 2 of the header row holds what could be a card number")
+
+	copied := w.run(t, "pan,note\n"+nonLuhn[0]+",call 0123-456-789-012\n", "import", "--csv", "--column", "pan", "--allow-non-luhn")
+	checkExit(t, copied, exitFailure)
+	checkStderr(t, copied, "row 2: column 2, which import copies, holds what could be a card number")
+	if rows := parseCSV(t, copied); len(rows) != 2 || strings.Join(rows[1], "|") != "|" {
+		t.Errorf("import wrote %q, want the header and an empty row", maskCardNumbers(copied.stdout))
+	}
+}
+
+// TestImportCSVTooManyFields checks the bound on fields per row.
+func TestImportCSVTooManyFields(t *testing.T) {
+	w := newWorkspace(t)
+	pan := luhnPANs(t)[0]
+	input := "a," + pan + "\n" + strings.Repeat(",", maxCSVFields) + "\n"
+
+	r := w.run(t, input, "import", "--csv", "--column", "2")
+	checkExit(t, r, exitFailure)
+	checkStderr(t, r, "read input after row 1: a row has more than the maximum of "+strconv.Itoa(maxCSVFields)+" fields")
+}
+
 func TestImportMasksAFileNameOfDigits(t *testing.T) {
 	w := newWorkspace(t)
 	pan := luhnPANs(t)[0]

@@ -131,7 +131,7 @@ type lineJob struct {
 // pipeline describes one run of processItems.
 type pipeline struct {
 	noun     string                     // "line" or "row", in messages
-	emptied  string                     // what a failed item leaves empty, such as "output lines"
+	emptied  string                     // the part a failed item leaves empty, such as "output lines"
 	read     func(out chan<- inputLine) // sends the items in order, then closes out
 	inFlight int                        // items processed at once
 	fn       lineFunc
@@ -256,6 +256,8 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 		return fmt.Errorf("read input: %w", readErr)
 	case readErr != nil:
 		return fmt.Errorf("read input after %s %d: %w", p.noun, lastItem, readErr)
+	case stopped && lastItem == 0:
+		return fmt.Errorf("interrupted before the first %s of input", p.noun)
 	case stopped:
 		return fmt.Errorf("interrupted: stopped reading input after %s %d, and every %s read has its output %s", p.noun, lastItem, p.noun, p.noun)
 	case failed > 0:
