@@ -136,7 +136,7 @@ func readFirstCSVRow(r io.Reader, layout *csvLayout, screen func(string) bool) (
 	}
 	for i, field := range first {
 		if screen(field) {
-			return nil, fmt.Errorf("column %d of the header row holds what could be a card number; if the first row is data, leave out --header and give --column as a number", i+1)
+			return nil, fmt.Errorf("column %d of the header row contains what could be a card number; if the first row is data, leave out --header and give --column as a number", i+1)
 		}
 	}
 	if err := layout.findColumn(first); err != nil {
@@ -240,13 +240,13 @@ func (c *csvSource) unsafeRow(row []string) string {
 	}
 	for i, field := range row {
 		if i != c.layout.column && c.screen(field) {
-			return fmt.Sprintf("column %d, which import copies, holds what could be a card number", i+1)
+			return fmt.Sprintf("column %d, which import copies, contains what could be a card number", i+1)
 		}
 	}
 	return ""
 }
 
-// hasLoneCR reports whether a field of row holds a carriage return. The CSV
+// hasLoneCR reports whether a field of row contains a carriage return. The CSV
 // reader removes those that end a line before a line feed.
 func hasLoneCR(row []string) bool {
 	for _, field := range row {

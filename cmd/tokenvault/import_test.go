@@ -219,17 +219,17 @@ func TestImportCSVNeverCopiesAValue(t *testing.T) {
 		{"card number as the column", "alice," + p + "\n", []string{"--column", p}, exitFailure,
 			"is past the 2 columns of the first row"},
 		{"data row taken as the header", "alice," + p + "\n", []string{"--column", "2", "--header"}, exitFailure,
-			"column 2 of the header row holds what could be a card number; if the first row is data, leave out --header"},
+			"column 2 of the header row contains what could be a card number; if the first row is data, leave out --header"},
 		{"CR line endings", "alice," + p + "\rbob," + q + "\r", []string{"--column", "2"}, exitFailure,
 			"row 1: row has a carriage return inside a field, as in a file with CR line endings; all of its fields are left empty"},
 		{"CR line endings after a header", "name,card\rDoe," + p + "\rRoe," + q + "\r", []string{"--column", "2", "--header"}, exitFailure,
 			"the header row has a carriage return inside a field"},
 		{"a shift in the first row", "Smith, John," + p + "\nDoe," + q + "\n", []string{"--column", "2"}, exitFailure,
-			"row 1: column 3, which import copies, holds what could be a card number; all of its fields are left empty"},
+			"row 1: column 3, which import copies, contains what could be a card number; all of its fields are left empty"},
 		{"quotes that join rows", "card,note\n" + p + ",\"oops\n" + q + ",ok\nx,TV 55\"\n", []string{"--column", "card"}, exitFailure,
-			"row 2: column 2, which import copies, holds what could be a card number; all of its fields are left empty"},
+			"row 2: column 2, which import copies, contains what could be a card number; all of its fields are left empty"},
 		{"a second card column", "pan,backup\n" + p + "," + q + "\n", []string{"--column", "pan"}, exitFailure,
-			"row 2: column 2, which import copies, holds what could be a card number"},
+			"row 2: column 2, which import copies, contains what could be a card number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,11 +286,11 @@ func TestImportScreensNonLuhnNumbers(t *testing.T) {
 
 	header := w.run(t, "Doe,"+nonLuhn[0]+"\n", "import", "--csv", "--header", "--column", "2", "--allow-non-luhn")
 	checkExit(t, header, exitFailure)
-	checkStderr(t, header, "column 2 of the header row holds what could be a card number")
+	checkStderr(t, header, "column 2 of the header row contains what could be a card number")
 
 	copied := w.run(t, "pan,note\n"+nonLuhn[0]+",call 0123-456-789-012\n", "import", "--csv", "--column", "pan", "--allow-non-luhn")
 	checkExit(t, copied, exitFailure)
-	checkStderr(t, copied, "row 2: column 2, which import copies, holds what could be a card number")
+	checkStderr(t, copied, "row 2: column 2, which import copies, contains what could be a card number")
 	if rows := parseCSV(t, copied); len(rows) != 2 || strings.Join(rows[1], "|") != "|" {
 		t.Errorf("import wrote %q, want the header and an empty row", maskCardNumbers(copied.stdout))
 	}

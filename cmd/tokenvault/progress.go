@@ -46,7 +46,7 @@ type progress struct {
 	count int64
 	ratio float64 // of the work done, from 0 to 1; negative when unknown
 
-	// recent holds the state at each report of the last rateWindow, oldest
+	// recent is the state at each report of the last rateWindow, oldest
 	// first, and at the start.
 	recent []snapshot
 }
