@@ -28,8 +28,8 @@ import reads FILE, or standard input when FILE is "-" or missing, and writes
 the same input with each value replaced by its token on standard output.
 Without --csv, each line is one value, as for 'tokenvault tokenize', and each
 output line is a token. With --csv, the input is CSV (RFC 4180), --column
-names the column that contains the values, and the output is the same rows with
-that column replaced by tokens; the other columns are copied.
+names the column that contains the values, and the output is the same rows
+with that column replaced by tokens; the other columns are copied.
 
 A line or row that fails, such as one with an invalid card number, gets an
 empty token and the message "line N: reason" or "row N: reason" on standard
