@@ -24,6 +24,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tokenvault/tokenvault"
+	"github.com/tokenvault/tokenvault/internal/luhn"
 )
 
 // Environment variables of the crash test.
@@ -66,20 +67,7 @@ func crashCard(seed, index uint64) string {
 		digits = append(digits, byte('0'+rng.IntN(10)))
 	}
 
-	// The check digit makes the Luhn sum a multiple of 10. Counted from the
-	// right of the finished number, the payload's last digit is doubled.
-	sum := 0
-	for i, double := len(digits)-1, true; i >= 0; i, double = i-1, !double {
-		d := int(digits[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return string(append(digits, byte('0'+(10-sum%10)%10)))
+	return string(append(digits, luhn.CheckDigit(digits)))
 }
 
 func crashDeterministic(index uint64) bool { return index >= crashDetBase }

@@ -41,9 +41,9 @@ func (e *lineError) Error() string { return e.msg }
 type inputLine struct {
 	number int
 	text   []byte   // the value to process
-	row    []string // the CSV row that holds text, nil for a line
+	row    []string // the CSV row that contains text, nil for a line
 	offset int64    // input bytes read up to the end of this item
-	fail   string   // when not "", the item fails with this message, which never holds its text
+	fail   string   // when not "", the message the item fails with, which never contains its text
 	err    error
 }
 

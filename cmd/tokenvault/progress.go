@@ -23,7 +23,7 @@ const (
 // early an end.
 const rateWindow = 10 * time.Second
 
-// minBarColumns is the narrowest terminal that gets a bar; a narrower one
+// minBarColumns is the narrowest terminal that gets a bar. A narrower one
 // gets the counts alone, which fit on one line.
 const minBarColumns = 80
 

@@ -7,7 +7,7 @@
 -- random, not known accounts.
 --
 -- The environment variable BENCH_TYPE selects the body: "card" sends
--- {"data": N, "type": "card"}, for a card-shaped token; anything else sends
+-- {"data": N, "type": "card"}, for a card-shaped token. Anything else sends
 -- {"data": N}, the old service's request, which the reference service
 -- takes. BENCH_AUTHORIZATION, if set, is sent as the Authorization header,
 -- such as "Bearer tvk_...".
