@@ -36,7 +36,11 @@ func (v *Vault) detokenize(ctx context.Context, token string) (*Record, []byte, 
 		return nil, nil, err
 	}
 	defer done()
+	return v.detokenizeEntered(ctx, token)
+}
 
+// detokenizeEntered is detokenize for a caller that has entered the vault.
+func (v *Vault) detokenizeEntered(ctx context.Context, token string) (*Record, []byte, error) {
 	if !plausibleToken(token) {
 		return nil, nil, ErrNotFound
 	}

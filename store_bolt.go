@@ -221,25 +221,38 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 		return err
 	}
 
-	token := []byte(rec.Token)
 	value := encodeRecord(rec)
 	return s.write(func(tx *bolt.Tx) error {
-		tokens := tx.Bucket(bucketTokens)
-		if tokens.Get(token) != nil {
-			return noWrite(ErrTokenExists)
+		if err := createConflict(tx, rec); err != nil {
+			return noWrite(err)
 		}
-		if len(rec.DeterministicKey) > 0 && tx.Bucket(bucketDeterministic).Get(rec.DeterministicKey) != nil {
-			return noWrite(ErrDeterministicKeyExists)
-		}
-		if err := tokens.Put(token, value); err != nil {
-			return err
-		}
-		if err := putIndexes(tx, rec); err != nil {
-			return err
-		}
-		event := CreatedEvent(rec)
-		return appendEvent(tx, &event)
+		return putRecord(tx, rec, value)
 	})
+}
+
+// createConflict returns ErrTokenExists or ErrDeterministicKeyExists if tx
+// holds rec's token or another record with its deterministic key.
+func createConflict(tx *bolt.Tx, rec *Record) error {
+	if tx.Bucket(bucketTokens).Get([]byte(rec.Token)) != nil {
+		return ErrTokenExists
+	}
+	if len(rec.DeterministicKey) > 0 && tx.Bucket(bucketDeterministic).Get(rec.DeterministicKey) != nil {
+		return ErrDeterministicKeyExists
+	}
+	return nil
+}
+
+// putRecord writes a new record, encoded as value, with its index entries and
+// its event. The caller has checked createConflict.
+func putRecord(tx *bolt.Tx, rec *Record, value []byte) error {
+	if err := tx.Bucket(bucketTokens).Put([]byte(rec.Token), value); err != nil {
+		return err
+	}
+	if err := putIndexes(tx, rec); err != nil {
+		return err
+	}
+	event := CreatedEvent(rec)
+	return appendEvent(tx, &event)
 }
 
 // appendEvent writes ev to the outbox under the bucket's next sequence

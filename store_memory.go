@@ -68,6 +68,27 @@ func (s *MemoryStore) Create(ctx context.Context, rec *Record) error {
 	}
 	defer unlock()
 
+	return s.create(rec)
+}
+
+var _ BatchCreator = (*MemoryStore)(nil)
+
+func (s *MemoryStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, error) {
+	unlock, err := s.write(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	errs := make([]error, len(recs))
+	for i, rec := range recs {
+		errs[i] = s.create(rec)
+	}
+	return errs, nil
+}
+
+// create inserts a copy of rec; the caller holds the write lock.
+func (s *MemoryStore) create(rec *Record) error {
 	if err := checkTokenSize(rec.Token); err != nil {
 		return err
 	}
@@ -79,6 +100,7 @@ func (s *MemoryStore) Create(ctx context.Context, rec *Record) error {
 			return ErrDeterministicKeyExists
 		}
 	}
+
 	rec = rec.Clone()
 	s.records[rec.Token] = rec
 	s.addIndexes(rec)

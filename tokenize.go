@@ -141,30 +141,49 @@ func newTokenizeConfig(opts []TokenizeOption) (*tokenizeConfig, error) {
 // Errors wrap ErrInvalidCardNumber or ErrInvalidOption for bad input and
 // never contain the number.
 func (v *Vault) TokenizeCard(ctx context.Context, pan string, opts ...TokenizeOption) (string, error) {
-	cfg, err := newTokenizeConfig(opts)
+	cfg, err := newCardConfig(opts)
 	if err != nil {
 		return "", err
 	}
-	card, err := parseCardNumber(pan, !cfg.allowNonLuhn)
+	value, meta, err := cfg.card(pan)
 	if err != nil {
 		return "", err
+	}
+	return v.tokenize(ctx, value, meta, cfg)
+}
+
+// newCardConfig returns the configuration of a card tokenization, with the
+// format defaulted to FormatCard and checked.
+func newCardConfig(opts []TokenizeOption) (*tokenizeConfig, error) {
+	cfg, err := newTokenizeConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.format == 0 {
 		cfg.format = FormatCard
 	}
 	if cfg.format != FormatOpaque && cfg.format != FormatCard && cfg.format != FormatCardFirstSix {
-		return "", invalid(ErrInvalidOption, "unknown format %s", cfg.format)
+		return nil, invalid(ErrInvalidOption, "unknown format %s", cfg.format)
+	}
+	return cfg, nil
+}
+
+// card validates pan and returns its digits and metadata.
+func (c *tokenizeConfig) card(pan string) ([]byte, Metadata, error) {
+	card, err := parseCardNumber(pan, !c.allowNonLuhn)
+	if err != nil {
+		return nil, Metadata{}, err
 	}
 
 	digits := card.Digits()
-	if cfg.format == FormatCardFirstSix && len(digits) < MinFirstSixDigits {
-		return "", invalid(ErrInvalidOption, "format card-first-six needs a card number of at least %d digits, this one has %d: use FormatCard", MinFirstSixDigits, len(digits))
+	if c.format == FormatCardFirstSix && len(digits) < MinFirstSixDigits {
+		return nil, Metadata{}, invalid(ErrInvalidOption, "format card-first-six needs a card number of at least %d digits, this one has %d: use FormatCard", MinFirstSixDigits, len(digits))
 	}
-	meta := Metadata{Kind: KindCard, Format: cfg.format, Brand: brandOf(digits), Last4: digits[len(digits)-4:]}
-	if cfg.format == FormatCardFirstSix {
+	meta := Metadata{Kind: KindCard, Format: c.format, Brand: brandOf(digits), Last4: digits[len(digits)-4:]}
+	if c.format == FormatCardFirstSix {
 		meta.First6 = digits[:6]
 	}
-	return v.tokenize(ctx, []byte(digits), meta, cfg)
+	return []byte(digits), meta, nil
 }
 
 // Tokenize returns a FormatOpaque token for data, which may be any bytes from
@@ -172,25 +191,42 @@ func (v *Vault) TokenizeCard(ctx context.Context, pan string, opts ...TokenizeOp
 // validated and get card metadata. Errors wrap ErrInvalidData or
 // ErrInvalidOption for bad input and never contain the data.
 func (v *Vault) Tokenize(ctx context.Context, data []byte, opts ...TokenizeOption) (string, error) {
-	cfg, err := newTokenizeConfig(opts)
+	cfg, err := newDataConfig(opts)
 	if err != nil {
 		return "", err
 	}
-	if len(data) == 0 {
-		return "", invalid(ErrInvalidData, "data is empty")
+	meta, err := cfg.data(data)
+	if err != nil {
+		return "", err
 	}
-	if len(data) > MaxDataSize {
-		return "", invalid(ErrInvalidData, "data is %d bytes, the maximum is %d", len(data), MaxDataSize)
+	return v.tokenize(ctx, data, meta, cfg)
+}
+
+// newDataConfig returns the configuration of a data tokenization, with the
+// format defaulted to FormatOpaque and checked.
+func newDataConfig(opts []TokenizeOption) (*tokenizeConfig, error) {
+	cfg, err := newTokenizeConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.format == 0 {
 		cfg.format = FormatOpaque
 	}
 	if cfg.format != FormatOpaque {
-		return "", invalid(ErrInvalidOption, "format %s is for card numbers: use TokenizeCard", cfg.format)
+		return nil, invalid(ErrInvalidOption, "format %s is for card numbers: use TokenizeCard", cfg.format)
 	}
+	return cfg, nil
+}
 
-	meta := Metadata{Kind: KindData, Format: cfg.format}
-	return v.tokenize(ctx, data, meta, cfg)
+// data validates data and returns its metadata.
+func (c *tokenizeConfig) data(data []byte) (Metadata, error) {
+	if len(data) == 0 {
+		return Metadata{}, invalid(ErrInvalidData, "data is empty")
+	}
+	if len(data) > MaxDataSize {
+		return Metadata{}, invalid(ErrInvalidData, "data is %d bytes, the maximum is %d", len(data), MaxDataSize)
+	}
+	return Metadata{Kind: KindData, Format: c.format}, nil
 }
 
 func (v *Vault) tokenize(ctx context.Context, value []byte, meta Metadata, cfg *tokenizeConfig) (string, error) {
@@ -199,7 +235,11 @@ func (v *Vault) tokenize(ctx context.Context, value []byte, meta Metadata, cfg *
 		return "", err
 	}
 	defer done()
+	return v.tokenizeEntered(ctx, value, meta, cfg)
+}
 
+// tokenizeEntered is tokenize for a caller that has entered the vault.
+func (v *Vault) tokenizeEntered(ctx context.Context, value []byte, meta Metadata, cfg *tokenizeConfig) (string, error) {
 	now := v.now()
 	expires, err := cfg.expiry(now)
 	if err != nil {
@@ -276,23 +316,9 @@ func (v *Vault) closeExpired(ctx context.Context, token string, detKey []byte) e
 // is taken.
 func (v *Vault) create(ctx context.Context, value []byte, meta Metadata, fingerprint, detKey []byte) (string, error) {
 	for range maxTokenAttempts {
-		token, err := v.newToken(meta, value)
+		rec, err := v.newRecord(value, meta, fingerprint, detKey)
 		if err != nil {
 			return "", err
-		}
-		keyID, ciphertext, err := v.keys.encrypt(seal(token, value), meta.Created)
-		if err != nil {
-			return "", err
-		}
-
-		rec := &Record{
-			Token:            token,
-			State:            StateActive,
-			Metadata:         meta,
-			KeyID:            keyID,
-			Ciphertext:       ciphertext,
-			Fingerprint:      fingerprint,
-			DeterministicKey: detKey,
 		}
 		err = v.store.Create(ctx, rec)
 		if errors.Is(err, ErrTokenExists) {
@@ -302,9 +328,31 @@ func (v *Vault) create(ctx context.Context, value []byte, meta Metadata, fingerp
 			return "", err
 		}
 		v.notifyWritten()
-		return token, nil
+		return rec.Token, nil
 	}
 	return "", ErrTokenSpaceExhausted
+}
+
+// newRecord draws a new token for value and encrypts value bound to it.
+func (v *Vault) newRecord(value []byte, meta Metadata, fingerprint, detKey []byte) (*Record, error) {
+	token, err := v.newToken(meta, value)
+	if err != nil {
+		return nil, err
+	}
+	keyID, ciphertext, err := v.keys.encrypt(seal(token, value), meta.Created)
+	if err != nil {
+		return nil, err
+	}
+
+	return &Record{
+		Token:            token,
+		State:            StateActive,
+		Metadata:         meta,
+		KeyID:            keyID,
+		Ciphertext:       ciphertext,
+		Fingerprint:      fingerprint,
+		DeterministicKey: detKey,
+	}, nil
 }
 
 func (v *Vault) newToken(meta Metadata, value []byte) (string, error) {

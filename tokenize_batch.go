@@ -1,0 +1,254 @@
+package tokenvault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// TokenizeResult is the outcome for one value of a batch tokenization: its
+// token, or the error that this value alone failed with.
+type TokenizeResult struct {
+	Token string
+	Err   error
+}
+
+// batchChunkSize is how many values a batch tokenization encrypts and
+// commits together. Larger chunks share one disk sync among more values but
+// hold more records in memory, here and in the store's transaction.
+const batchChunkSize = 1024
+
+// batchWorkers bounds the goroutines of a batch tokenization that cannot use
+// BatchCreator. Concurrent tokenizations share the store's commits.
+const batchWorkers = 16
+
+// TokenizeCardBatch tokenizes each card number of pans as TokenizeCard does
+// with opts, and returns one result per number, in the order of pans. A
+// number that fails, such as one that fails the Luhn check, gets its error in
+// its result and does not stop the others.
+//
+// Random tokens are committed in groups of about a thousand, each group in
+// one store transaction when the store implements BatchCreator. Every
+// returned token is stored, as with TokenizeCard. Deterministic tokens are
+// made one value at a time, so that equal values in one batch get one token.
+//
+// The error result is for a failure of the whole call: an invalid option, a
+// closed vault, a done ctx or a failed store commit. Options are checked
+// before any value is stored. Otherwise the results hold the tokens of the
+// values stored before the failure, and the error in every other result.
+func (v *Vault) TokenizeCardBatch(ctx context.Context, pans []string, opts ...TokenizeOption) ([]TokenizeResult, error) {
+	cfg, err := newCardConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return v.tokenizeBatch(ctx, len(pans), cfg, func(i int) ([]byte, Metadata, error) {
+		return cfg.card(pans[i])
+	})
+}
+
+// TokenizeBatch tokenizes each value of data as Tokenize does with opts, and
+// returns one result per value, in order. It works as TokenizeCardBatch does.
+func (v *Vault) TokenizeBatch(ctx context.Context, data [][]byte, opts ...TokenizeOption) ([]TokenizeResult, error) {
+	cfg, err := newDataConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return v.tokenizeBatch(ctx, len(data), cfg, func(i int) ([]byte, Metadata, error) {
+		meta, err := cfg.data(data[i])
+		return data[i], meta, err
+	})
+}
+
+// batchItem validates item i of a batch and returns its value and metadata.
+type batchItem func(i int) (value []byte, meta Metadata, err error)
+
+func (v *Vault) tokenizeBatch(ctx context.Context, n int, cfg *tokenizeConfig, item batchItem) ([]TokenizeResult, error) {
+	done, err := v.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+
+	if _, err := cfg.expiry(v.now()); err != nil {
+		return nil, err
+	}
+
+	results := make([]TokenizeResult, n)
+	creator, ok := v.store.(BatchCreator)
+	if cfg.deterministic || !ok {
+		err = v.tokenizeEach(ctx, results, cfg, item)
+	} else {
+		err = v.tokenizeChunks(ctx, creator, results, cfg, item)
+	}
+	if err != nil {
+		for i := range results {
+			if results[i].Token == "" && results[i].Err == nil {
+				results[i].Err = err
+			}
+		}
+	}
+	return results, err
+}
+
+// tokenizeEach tokenizes the items one by one from several goroutines. It
+// returns ctx.Err() when ctx ends before every item started.
+func (v *Vault) tokenizeEach(ctx context.Context, results []TokenizeResult, cfg *tokenizeConfig, item batchItem) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(batchWorkers, len(results)) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(results) {
+					return
+				}
+				value, meta, err := item(i)
+				if err == nil {
+					results[i].Token, err = v.tokenizeEntered(ctx, value, meta, cfg)
+				}
+				results[i].Err = err
+			}
+		})
+	}
+	wg.Wait()
+
+	if int(next.Load()) < len(results) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// batchChunk is up to batchChunkSize consecutive items of a batch, ready to
+// store. recs[j] is nil for an item that failed validation.
+type batchChunk struct {
+	start  int
+	recs   []*Record
+	values [][]byte // kept to draw another token when one is taken
+}
+
+// tokenizeChunks encrypts the next chunk while the store commits the
+// previous one.
+func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, results []TokenizeResult, cfg *tokenizeConfig, item batchItem) error {
+	chunks := make(chan *batchChunk, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(chunks)
+		for start := 0; start < len(results) && ctx.Err() == nil; start += batchChunkSize {
+			c := v.prepareChunk(start, min(start+batchChunkSize, len(results)), results, cfg, item)
+			select {
+			case chunks <- c:
+			case <-stop:
+				return
+			}
+		}
+	}()
+
+	var err error
+	committed := 0
+	for c := range chunks {
+		if err != nil {
+			continue // drain, so that the goroutine above ends
+		}
+		err = v.commitChunk(ctx, creator, c, results)
+		if err != nil {
+			close(stop)
+		}
+		committed += len(c.recs)
+	}
+	if err == nil && committed < len(results) {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// prepareChunk validates and encrypts the items from start to end on every
+// CPU, and stores validation errors in results.
+func (v *Vault) prepareChunk(start, end int, results []TokenizeResult, cfg *tokenizeConfig, item batchItem) *batchChunk {
+	c := &batchChunk{start: start, recs: make([]*Record, end-start), values: make([][]byte, end-start)}
+	now := v.now()
+	expires, expiryErr := cfg.expiry(now)
+
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for j := w; j < len(c.recs); j += workers {
+				value, meta, err := item(start + j)
+				if err == nil {
+					// An ExpiresAt time can pass while a long batch runs.
+					err = expiryErr
+				}
+				if err != nil {
+					results[start+j].Err = err
+					continue
+				}
+
+				meta.Created, meta.Updated, meta.Expires = now, now, expires
+				rec, err := v.newRecord(value, meta, v.keys.fingerprint(meta.Kind, value), nil)
+				if err != nil {
+					results[start+j].Err = err
+					continue
+				}
+				c.recs[j], c.values[j] = rec, value
+			}
+		})
+	}
+	wg.Wait()
+	return c
+}
+
+// commitChunk stores the records of c, drawing new tokens for those whose
+// token is taken. It returns an error only for a failure of the whole
+// commit.
+func (v *Vault) commitChunk(ctx context.Context, creator BatchCreator, c *batchChunk, results []TokenizeResult) error {
+	var pending []int
+	for j, rec := range c.recs {
+		if rec != nil {
+			pending = append(pending, j)
+		}
+	}
+
+	for attempt := 1; len(pending) > 0; attempt++ {
+		recs := make([]*Record, len(pending))
+		for k, j := range pending {
+			recs[k] = c.recs[j]
+		}
+		errs, err := creator.CreateBatch(ctx, recs)
+		if err != nil {
+			return err
+		}
+		if len(errs) != len(recs) {
+			return fmt.Errorf("tokenvault: the store's CreateBatch returned %d results for %d records: %w", len(errs), len(recs), ErrIntegrity)
+		}
+
+		var retry []int
+		wrote := false
+		for k, j := range pending {
+			r := &results[c.start+j]
+			switch {
+			case errs[k] == nil:
+				r.Token, wrote = recs[k].Token, true
+			case !errors.Is(errs[k], ErrTokenExists):
+				r.Err = errs[k]
+			case attempt == maxTokenAttempts:
+				r.Err = ErrTokenSpaceExhausted
+			default:
+				rec, err := v.newRecord(c.values[j], recs[k].Metadata, recs[k].Fingerprint, nil)
+				if err != nil {
+					r.Err = err
+					continue
+				}
+				c.recs[j] = rec
+				retry = append(retry, j)
+			}
+		}
+		if wrote {
+			v.notifyWritten()
+		}
+		pending = retry
+	}
+	return nil
+}

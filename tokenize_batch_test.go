@@ -1,0 +1,353 @@
+package tokenvault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenvault/tokenvault/internal/luhn"
+)
+
+// batchCards returns n distinct Luhn-valid 16-digit numbers under a Visa
+// test prefix.
+func batchCards(n int) []string {
+	pans := make([]string, n)
+	for i := range pans {
+		body := fmt.Sprintf("4000%011d", i)
+		pans[i] = body + string(luhn.CheckDigit(body))
+	}
+	return pans
+}
+
+// withoutBatch hides a store's CreateBatch, so that a vault over it takes
+// the path for stores that do not implement BatchCreator.
+type withoutBatch struct{ Store }
+
+func TestTokenizeCardBatch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *Vault, s Store, _ *testClock) {
+		ctx := t.Context()
+		pans := batchCards(2*batchChunkSize + 300)
+		pans[7] = "4111111111111112"     // fails the Luhn check
+		pans[1500] = "not a card number" // rejected by the parser
+		pans[2100] = pans[2099]          // equal values get distinct random tokens
+
+		results, err := v.TokenizeCardBatch(ctx, pans)
+		if err != nil {
+			t.Fatalf("TokenizeCardBatch err = %v, want nil", err)
+		}
+		if len(results) != len(pans) {
+			t.Fatalf("TokenizeCardBatch returned %d results for %d numbers", len(results), len(pans))
+		}
+
+		seen := make(map[string]bool)
+		for i, r := range results {
+			if i == 7 || i == 1500 {
+				if !errors.Is(r.Err, ErrInvalidCardNumber) || r.Token != "" {
+					t.Errorf("result %d = %q, %v, want no token and ErrInvalidCardNumber", i, r.Token, r.Err)
+				}
+				if strings.Contains(r.Err.Error(), pans[i]) {
+					t.Errorf("result %d error %q contains the input", i, r.Err)
+				}
+				continue
+			}
+			if r.Err != nil {
+				t.Fatalf("result %d err = %v, want nil", i, r.Err)
+			}
+			if seen[r.Token] {
+				t.Fatalf("result %d repeats token %s", i, r.Token)
+			}
+			seen[r.Token] = true
+			got, err := v.Detokenize(ctx, r.Token)
+			if err != nil || string(got) != pans[i] {
+				t.Fatalf("Detokenize(result %d) = %d bytes, %v, want the number tokenized", i, len(got), err)
+			}
+			if len(r.Token) != 16 || r.Token[12:] != pans[i][12:] {
+				t.Fatalf("result %d token %s is not card-shaped with the same last four digits", i, r.Token)
+			}
+		}
+
+		events, err := s.Events(ctx, 0, len(pans)+10)
+		if err != nil {
+			t.Fatalf("Events err = %v", err)
+		}
+		if len(events) != len(seen) {
+			t.Errorf("outbox has %d events, want one per token, %d", len(events), len(seen))
+		}
+		tokens, err := v.TokensForCard(ctx, pans[2099])
+		if err != nil || len(tokens) != 2 {
+			t.Errorf("TokensForCard(a number given twice) = %d tokens, %v, want 2", len(tokens), err)
+		}
+	})
+}
+
+func TestTokenizeBatchData(t *testing.T) {
+	for _, batch := range []bool{true, false} {
+		t.Run(fmt.Sprintf("BatchCreator=%t", batch), func(t *testing.T) {
+			var s Store = NewMemoryStore()
+			if !batch {
+				s = withoutBatch{s}
+			}
+			v := newTestVault(t, s, newTestClock())
+			data := [][]byte{[]byte("DE89370400440532013000"), nil, bytes.Repeat([]byte("x"), MaxDataSize+1), []byte("GB82WEST12345698765432")}
+
+			results, err := v.TokenizeBatch(t.Context(), data, ExpiresAfter(24*time.Hour))
+			if err != nil {
+				t.Fatalf("TokenizeBatch err = %v, want nil", err)
+			}
+			for _, i := range []int{1, 2} {
+				if !errors.Is(results[i].Err, ErrInvalidData) {
+					t.Errorf("result %d err = %v, want ErrInvalidData", i, results[i].Err)
+				}
+			}
+			for _, i := range []int{0, 3} {
+				if results[i].Err != nil || !strings.HasPrefix(results[i].Token, opaquePrefix) {
+					t.Fatalf("result %d = %q, %v, want an opaque token", i, results[i].Token, results[i].Err)
+				}
+				info, err := v.Inspect(t.Context(), results[i].Token)
+				if err != nil || info.Expires.IsZero() {
+					t.Errorf("Inspect(result %d) = %+v, %v, want an expiry", i, info, err)
+				}
+				got, err := v.Detokenize(t.Context(), results[i].Token)
+				if err != nil || !bytes.Equal(got, data[i]) {
+					t.Errorf("Detokenize(result %d) = %d bytes, %v, want the value tokenized", i, len(got), err)
+				}
+			}
+		})
+	}
+}
+
+func TestTokenizeBatchDeterministic(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *Vault, _ Store, _ *testClock) {
+		ctx := t.Context()
+		pans := batchCards(40)
+		pans = append(pans, pans...)
+		before, err := v.TokenizeCard(ctx, pans[3], Deterministic("orders"))
+		if err != nil {
+			t.Fatalf("TokenizeCard err = %v", err)
+		}
+
+		results, err := v.TokenizeCardBatch(ctx, pans, Deterministic("orders"))
+		if err != nil {
+			t.Fatalf("TokenizeCardBatch err = %v, want nil", err)
+		}
+		for i := range 40 {
+			a, b := results[i], results[i+40]
+			if a.Err != nil || b.Err != nil || a.Token != b.Token {
+				t.Errorf("results %d and %d = (%q, %v) and (%q, %v), want one token for one value", i, i+40, a.Token, a.Err, b.Token, b.Err)
+			}
+		}
+		if results[3].Token != before {
+			t.Errorf("result 3 = %s, want the token made before the batch, %s", results[3].Token, before)
+		}
+	})
+}
+
+func TestTokenizeBatchCollisions(t *testing.T) {
+	// A 15-digit number in FormatCardFirstSix keeps five random digits, so
+	// a thousand tokens of one number draw some tokens twice, within the
+	// batch and against earlier batches.
+	forEachStore(t, func(t *testing.T, v *Vault, _ Store, _ *testClock) {
+		pans := make([]string, 1000)
+		for i := range pans {
+			pans[i] = "378282246310005"
+		}
+
+		seen := make(map[string]bool)
+		for round := range 3 {
+			results, err := v.TokenizeCardBatch(t.Context(), pans, WithFormat(FormatCardFirstSix))
+			if err != nil {
+				t.Fatalf("round %d: TokenizeCardBatch err = %v, want nil", round, err)
+			}
+			for i, r := range results {
+				if r.Err != nil {
+					t.Fatalf("round %d: result %d err = %v, want nil", round, i, r.Err)
+				}
+				if seen[r.Token] {
+					t.Fatalf("round %d: result %d repeats token %s", round, i, r.Token)
+				}
+				seen[r.Token] = true
+			}
+		}
+	})
+}
+
+func TestTokenizeBatchRejectsOptions(t *testing.T) {
+	v := newTestVault(t, NewMemoryStore(), newTestClock())
+	cases := []struct {
+		name string
+		call func() ([]TokenizeResult, error)
+	}{
+		{"unknown format", func() ([]TokenizeResult, error) {
+			return v.TokenizeCardBatch(t.Context(), batchCards(3), WithFormat(Format(9)))
+		}},
+		{"card format for data", func() ([]TokenizeResult, error) {
+			return v.TokenizeBatch(t.Context(), [][]byte{[]byte("a")}, WithFormat(FormatCard))
+		}},
+		{"expiry in the past", func() ([]TokenizeResult, error) {
+			return v.TokenizeCardBatch(t.Context(), batchCards(3), ExpiresAt(newTestClock().Now().Add(-time.Hour)))
+		}},
+	}
+	for _, c := range cases {
+		results, err := c.call()
+		if !errors.Is(err, ErrInvalidOption) || results != nil {
+			t.Errorf("%s: results %v, err = %v, want no results and ErrInvalidOption", c.name, results, err)
+		}
+	}
+	if tokens, _ := v.TokensForCard(t.Context(), batchCards(1)[0]); len(tokens) != 0 {
+		t.Errorf("rejected batches stored %d tokens, want 0", len(tokens))
+	}
+}
+
+// failingBatch is a store whose CreateBatch fails from call fail on, after
+// passing the earlier calls to a real store.
+type failingBatch struct {
+	*MemoryStore
+	calls, fail int
+}
+
+var errInjected = errors.New("injected commit failure")
+
+func (s *failingBatch) CreateBatch(ctx context.Context, recs []*Record) ([]error, error) {
+	s.calls++
+	if s.calls >= s.fail {
+		return nil, errInjected
+	}
+	return s.MemoryStore.CreateBatch(ctx, recs)
+}
+
+func TestTokenizeBatchStoreFailure(t *testing.T) {
+	s := &failingBatch{MemoryStore: NewMemoryStore(), fail: 2}
+	v := newTestVault(t, s, newTestClock())
+	pans := batchCards(3 * batchChunkSize)
+
+	results, err := v.TokenizeCardBatch(t.Context(), pans)
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("TokenizeCardBatch err = %v, want the store's error", err)
+	}
+	for i, r := range results {
+		if i < batchChunkSize {
+			got, err := v.Detokenize(t.Context(), r.Token)
+			if r.Err != nil || err != nil || string(got) != pans[i] {
+				t.Fatalf("result %d of the committed chunk = %q, %v; Detokenize err = %v, want its token", i, r.Token, r.Err, err)
+			}
+			continue
+		}
+		if r.Token != "" || !errors.Is(r.Err, errInjected) {
+			t.Fatalf("result %d after the failure = %q, %v, want no token and the store's error", i, r.Token, r.Err)
+		}
+	}
+}
+
+func TestTokenizeBatchCanceled(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *Vault, _ Store, _ *testClock) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+
+		results, err := v.TokenizeCardBatch(ctx, batchCards(10))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("TokenizeCardBatch with a canceled context err = %v, want context.Canceled", err)
+		}
+		for i, r := range results {
+			if r.Token != "" || !errors.Is(r.Err, context.Canceled) {
+				t.Errorf("result %d = %q, %v, want no token and context.Canceled", i, r.Token, r.Err)
+			}
+		}
+	})
+}
+
+func TestTokenizeBatchClosedVault(t *testing.T) {
+	v := newTestVault(t, NewMemoryStore(), newTestClock())
+	v.Close()
+
+	if _, err := v.TokenizeCardBatch(t.Context(), batchCards(2)); !errors.Is(err, ErrVaultClosed) {
+		t.Errorf("TokenizeCardBatch after Close err = %v, want ErrVaultClosed", err)
+	}
+	if _, err := v.DetokenizeBatch(t.Context(), []string{"tok_x"}); !errors.Is(err, ErrVaultClosed) {
+		t.Errorf("DetokenizeBatch after Close err = %v, want ErrVaultClosed", err)
+	}
+}
+
+func TestDetokenizeBatch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *Vault, _ Store, _ *testClock) {
+		ctx := t.Context()
+		pans := batchCards(600)
+		made, err := v.TokenizeCardBatch(ctx, pans)
+		if err != nil {
+			t.Fatalf("TokenizeCardBatch err = %v", err)
+		}
+		tokens := make([]string, len(made))
+		for i, r := range made {
+			tokens[i] = r.Token
+		}
+		if err := v.SuspendToken(ctx, tokens[1]); err != nil {
+			t.Fatalf("SuspendToken err = %v", err)
+		}
+		if err := v.CloseToken(ctx, tokens[2]); err != nil {
+			t.Fatalf("CloseToken err = %v", err)
+		}
+		tokens[3] = "9999999999999999"
+		tokens[4] = "not a token"
+
+		results, err := v.DetokenizeBatch(ctx, tokens)
+		if err != nil {
+			t.Fatalf("DetokenizeBatch err = %v, want nil", err)
+		}
+		wants := map[int]error{1: ErrSuspended, 2: ErrClosed, 3: ErrNotFound, 4: ErrNotFound}
+		for i, r := range results {
+			if want, ok := wants[i]; ok {
+				if !errors.Is(r.Err, want) || r.Value != nil {
+					t.Errorf("result %d = %v, want %v", i, r, want)
+				}
+				continue
+			}
+			if r.Err != nil || string(r.Value) != pans[i] {
+				t.Fatalf("result %d = %v, want the number tokenized", i, r)
+			}
+		}
+	})
+}
+
+func TestDetokenizeBatchCanceled(t *testing.T) {
+	v := newTestVault(t, NewMemoryStore(), newTestClock())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+
+	results, err := v.DetokenizeBatch(ctx, []string{"tok_a", "tok_b"})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("DetokenizeBatch with a canceled context err = %v, want context.Canceled", err)
+	}
+	for i, r := range results {
+		if !errors.Is(r.Err, context.Canceled) {
+			t.Errorf("result %d err = %v, want context.Canceled", i, r.Err)
+		}
+	}
+}
+
+func TestDetokenizeResultRedacts(t *testing.T) {
+	pan := batchCards(1)[0]
+	r := DetokenizeResult{Value: []byte(pan)}
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("result", "r", r)
+	outputs := map[string]string{
+		"%v":   fmt.Sprintf("%v", r),
+		"%+v":  fmt.Sprintf("%+v", r),
+		"%#v":  fmt.Sprintf("%#v", r),
+		"%s":   fmt.Sprintf("%s", r),
+		"%x":   fmt.Sprintf("%x", r),
+		"%v[]": fmt.Sprintf("%v", []DetokenizeResult{r}),
+		"slog": logged.String(),
+	}
+	for name, out := range outputs {
+		if strings.Contains(out, pan) || strings.Contains(out, fmt.Sprintf("%x", pan)) {
+			t.Errorf("%s of a DetokenizeResult prints the value: %s", name, out)
+		}
+		if !strings.Contains(out, "16 bytes") {
+			t.Errorf("%s of a DetokenizeResult = %s, want its length", name, out)
+		}
+	}
+}
