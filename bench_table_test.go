@@ -1,0 +1,385 @@
+package tokenvault
+
+// Benchmarks of the throughput table in docs/benchmarks.md. Each one runs on
+// a store that already holds benchRecords() card tokens, beside a floor that
+// runs on a bbolt file holding as many entries of the same key layout: a
+// random 16-digit key per record and a 32-byte fingerprint plus that key per
+// index entry. Both are built once per test binary and removed by TestMain.
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fernet/fernet-go"
+	"github.com/tokenvault/tokenvault/internal/luhn"
+	bolt "go.etcd.io/bbolt"
+)
+
+const (
+	benchRecordsEnv      = "TOKENVAULT_BENCH_RECORDS"       // records preloaded, 1,000,000 by default
+	benchScaleRecordsEnv = "TOKENVAULT_BENCH_SCALE_RECORDS" // records of the large store of BenchmarkTableDetokenizeScale
+)
+
+var (
+	benchBucketTokens       = []byte("tokens")
+	benchBucketFingerprints = []byte("fingerprints")
+)
+
+func benchRecords(b *testing.B, env string, byDefault int) int {
+	s := os.Getenv(env)
+	if s == "" {
+		return byDefault
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q, want a positive number of records", env, s)
+	}
+	return n
+}
+
+// benchCard returns the Luhn-valid 16-digit number number i, distinct for
+// every i below 10^14.
+func benchCard(i uint64) string {
+	body := fmt.Sprintf("4%014d", i)
+	return body + string(luhn.CheckDigit(body))
+}
+
+// benchStore is a preloaded vault and its floor.
+type benchStore struct {
+	dir    string
+	vault  *Vault
+	tokens []string
+	next   atomic.Uint64 // index of the next card number not yet tokenized
+
+	floor     *bolt.DB
+	floorKeys [][]byte
+	floorKey  *fernet.Key
+}
+
+var (
+	benchStoresMu sync.Mutex
+	benchStores   = make(map[int]*benchStore)
+)
+
+// preloaded returns the store of n records, building it on first use.
+func preloaded(b *testing.B, n int) *benchStore {
+	b.Helper()
+	benchStoresMu.Lock()
+	defer benchStoresMu.Unlock()
+	if s := benchStores[n]; s != nil {
+		return s
+	}
+
+	dir, err := os.MkdirTemp("", "tokenvault-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &benchStore{dir: dir}
+	benchStores[n] = s
+	start := time.Now()
+	s.loadVault(b, n)
+	loaded := time.Since(start)
+	s.loadFloor(b, n)
+	b.Logf("preloaded %d records in %v, the floor in %v", n, loaded.Round(time.Millisecond), (time.Since(start) - loaded).Round(time.Millisecond))
+	return s
+}
+
+func (s *benchStore) loadVault(b *testing.B, n int) {
+	keys, err := GenerateKeyRing()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.vault, err = Open(filepath.Join(s.dir, "vault.db"), keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	const call = 100_000
+	pans := make([]string, 0, call)
+	for start := 0; start < n; start += call {
+		pans = pans[:0]
+		for range min(call, n-start) {
+			pans = append(pans, benchCard(s.next.Add(1)))
+		}
+		results, err := s.vault.TokenizeCardBatch(context.Background(), pans)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+			s.tokens = append(s.tokens, r.Token)
+		}
+	}
+}
+
+func (s *benchStore) loadFloor(b *testing.B, n int) {
+	var err error
+	s.floor, err = bolt.Open(filepath.Join(s.dir, "floor.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.floorKey = new(fernet.Key)
+	s.floorKey.Generate()
+
+	// bbolt splits nodes only at commit, so random inserts into one large
+	// transaction shift ever longer nodes in memory.
+	const call = 10_000
+	s.floorKeys = make([][]byte, 0, n)
+	for start := 0; start < n; start += call {
+		err := s.floor.Update(func(tx *bolt.Tx) error {
+			for i := start; i < min(start+call, n); i++ {
+				key, value, err := s.floorRecord(uint64(i))
+				if err != nil {
+					return err
+				}
+				if err := floorPut(tx, key, value); err != nil {
+					return err
+				}
+				s.floorKeys = append(s.floorKeys, key)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// floorRecord returns a random card-shaped key and a Fernet token of a card
+// number, the size of what the vault encrypts.
+func (s *benchStore) floorRecord(i uint64) ([]byte, []byte, error) {
+	pan := benchCard(1e13 + i)
+	key, err := newCardToken(pan, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	value, err := fernet.EncryptAndSign(seal(key, []byte(pan)), s.floorKey)
+	return []byte(key), value, err
+}
+
+// floorPut writes a record and a fingerprint entry, as a tokenization does.
+func floorPut(tx *bolt.Tx, key, value []byte) error {
+	tokens, err := tx.CreateBucketIfNotExists(benchBucketTokens)
+	if err != nil {
+		return err
+	}
+	fingerprints, err := tx.CreateBucketIfNotExists(benchBucketFingerprints)
+	if err != nil {
+		return err
+	}
+	if err := tokens.Put(key, value); err != nil {
+		return err
+	}
+	fingerprint := make([]byte, 32, 32+len(key))
+	rand.Read(fingerprint)
+	return fingerprints.Put(append(fingerprint, key...), nil)
+}
+
+func closeBenchStores() {
+	benchStoresMu.Lock()
+	defer benchStoresMu.Unlock()
+	for _, s := range benchStores {
+		if s.vault != nil {
+			s.vault.Close()
+		}
+		if s.floor != nil {
+			s.floor.Close()
+		}
+		os.RemoveAll(s.dir)
+	}
+}
+
+// runCallers runs b.N calls of op from callers goroutines and reports the
+// rate per second.
+func runCallers(b *testing.B, callers int, op func() error) {
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range callers {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				if err := op(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+var benchCallers = []int{1, 64, 256}
+
+// BenchmarkTableTokenize measures durable TokenizeCard of new numbers from
+// 1, 64 and 256 goroutines.
+func BenchmarkTableTokenize(b *testing.B) {
+	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
+	for _, callers := range benchCallers {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			b.ReportAllocs()
+			runCallers(b, callers, func() error {
+				_, err := s.vault.TokenizeCard(context.Background(), benchCard(s.next.Add(1)))
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkTableTokenizeFloor is the floor of BenchmarkTableTokenize: bbolt
+// Update with fsync per write from one goroutine, and bbolt Batch, tuned to
+// commit as soon as every caller has a write waiting, from 64 and 256. Each
+// write puts a record under a random card-shaped key and its fingerprint
+// entry.
+func BenchmarkTableTokenizeFloor(b *testing.B) {
+	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
+	var i atomic.Uint64
+	i.Store(uint64(len(s.floorKeys)))
+	for _, callers := range benchCallers {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			s.floor.MaxBatchSize = callers
+			s.floor.MaxBatchDelay = 200 * time.Microsecond
+			write := s.floor.Batch
+			if callers == 1 {
+				write = s.floor.Update
+			}
+			runCallers(b, callers, func() error {
+				key, value, err := s.floorRecord(i.Add(1))
+				if err != nil {
+					return err
+				}
+				return write(func(tx *bolt.Tx) error { return floorPut(tx, key, value) })
+			})
+		})
+	}
+}
+
+// BenchmarkTableTokenizeBatch measures TokenizeCardBatch: b.N new numbers,
+// up to a million per call. Run it with -benchtime 1000000x for the table.
+func BenchmarkTableTokenizeBatch(b *testing.B) {
+	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
+	const call = 1 << 20
+	pans := make([]string, min(b.N, call))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for done := 0; done < b.N; done += len(pans) {
+		b.StopTimer()
+		pans = pans[:min(b.N-done, call)]
+		for j := range pans {
+			pans[j] = benchCard(s.next.Add(1))
+		}
+		b.StartTimer()
+		results, err := s.vault.TokenizeCardBatch(context.Background(), pans)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+// BenchmarkTableEncryptFloor is the floor of BenchmarkTableTokenizeBatch:
+// Fernet encryption of a sealed card number alone, on every CPU.
+func BenchmarkTableEncryptFloor(b *testing.B) {
+	var key fernet.Key
+	key.Generate()
+	msg := seal("4000000000001234", []byte(benchCard(1)))
+	b.SetParallelism(1)
+	b.ReportAllocs()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := fernet.EncryptAndSign(msg, &key); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+// BenchmarkTableDetokenize measures Detokenize of random stored tokens on
+// every CPU.
+func BenchmarkTableDetokenize(b *testing.B) {
+	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
+	benchDetokenize(b, s)
+}
+
+func benchDetokenize(b *testing.B, s *benchStore) {
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		i := seed.Add(7919) * 104729
+		for pb.Next() {
+			i = i*6364136223846793005 + 1442695040888963407
+			if _, err := s.vault.Detokenize(context.Background(), s.tokens[(i>>33)%uint64(len(s.tokens))]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+// BenchmarkTableDetokenizeFloor is the floor of BenchmarkTableDetokenize: a
+// bbolt View of one random key and one Fernet decryption, on every CPU.
+func BenchmarkTableDetokenizeFloor(b *testing.B) {
+	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
+	keys := []*fernet.Key{s.floorKey}
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		i := seed.Add(7919) * 104729
+		for pb.Next() {
+			i = i*6364136223846793005 + 1442695040888963407
+			key := s.floorKeys[(i>>33)%uint64(len(s.floorKeys))]
+			err := s.floor.View(func(tx *bolt.Tx) error {
+				if fernet.VerifyAndDecrypt(tx.Bucket(benchBucketTokens).Get(key), 0, keys) == nil {
+					return fmt.Errorf("floor record %x did not decrypt", key)
+				}
+				return nil
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+// BenchmarkTableDetokenizeScale measures Detokenize on a store of 100,000
+// records and on one of TOKENVAULT_BENCH_SCALE_RECORDS records. It is
+// skipped without that variable, because ten million records take minutes
+// to build and about 4 GB of disk.
+func BenchmarkTableDetokenizeScale(b *testing.B) {
+	if os.Getenv(benchScaleRecordsEnv) == "" {
+		b.Skipf("set %s, such as 10000000, to build the large store", benchScaleRecordsEnv)
+	}
+	for _, n := range []int{100_000, benchRecords(b, benchScaleRecordsEnv, 0)} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			benchDetokenize(b, preloaded(b, n))
+		})
+	}
+}
