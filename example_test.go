@@ -176,3 +176,36 @@ func ExampleVault_Rewrap() {
 	// rewrapped: 1 left under the old key: 0
 	// account 12345678
 }
+
+func ExampleVault_TokenizeCardBatch() {
+	v, cleanup := openExampleVault()
+	defer cleanup()
+	ctx := context.Background()
+
+	pans := []string{"4111111111111111", "4111111111111112", "5555555555554444"}
+	results, err := v.TokenizeCardBatch(ctx, pans)
+	if err != nil {
+		log.Fatal(err) // the whole call failed, such as a failed commit
+	}
+	var tokens []string
+	for i, r := range results {
+		if r.Err != nil {
+			fmt.Printf("number %d: %v\n", i, r.Err) // errors never contain the number
+			continue
+		}
+		tokens = append(tokens, r.Token)
+	}
+
+	values, err := v.DetokenizeBatch(ctx, append(tokens, "4111000000001111"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, r := range values {
+		fmt.Printf("token %d: %v\n", i, r) // a result prints the value's length only
+	}
+	// Output:
+	// number 1: tokenvault: invalid card number: fails the Luhn check (use AllowNonLuhn to accept it)
+	// token 0: {value: 16 bytes}
+	// token 1: {value: 16 bytes}
+	// token 2: {error: tokenvault: token not found}
+}
