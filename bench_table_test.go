@@ -131,9 +131,9 @@ func (s *benchStore) loadFloor(b *testing.B, n int) {
 	s.floorKey = new(fernet.Key)
 	s.floorKey.Generate()
 
-	// bbolt splits nodes only at commit, so random inserts into one large
-	// transaction shift ever longer nodes in memory.
-	const call = 10_000
+	// Transactions of the size of the vault's batch commits give the floor's
+	// file the same shape of pages and free pages as the vault's.
+	const call = batchChunkSize
 	s.floorKeys = make([][]byte, 0, n)
 	for start := 0; start < n; start += call {
 		err := s.floor.Update(func(tx *bolt.Tx) error {

@@ -38,6 +38,8 @@ const (
 const (
 	crashRounds     = 20
 	crashWorkers    = 64      // goroutines of the child that tokenize
+	crashBatchers   = 4       // goroutines of the child that call TokenizeCardBatch
+	crashBatchSize  = 96      // indexes each batch call reserves; it tokenizes those of its format
 	crashMinAcks    = 16      // lines the child writes before the kill delay starts
 	crashRoundIndex = 1 << 24 // indexes reserved for each round
 	crashDetBase    = 1 << 40 // index of the first deterministic card number
@@ -273,7 +275,38 @@ func crashChild(path string) {
 			}
 		}()
 	}
+	for batcher := range crashBatchers {
+		go crashBatches(vault, seed, &next, crashFormats[batcher%len(crashFormats)], fail)
+	}
 	select {}
+}
+
+// crashBatches tokenizes in batches, through the store's CreateBatch, the
+// card numbers of reserved indexes whose format is format, and writes their
+// lines once each call has returned.
+func crashBatches(vault *tokenvault.Vault, seed uint64, next *atomic.Uint64, format tokenvault.Format, fail func(string, ...any)) {
+	for {
+		end := next.Add(crashBatchSize)
+		var indexes []uint64
+		var cards []string
+		for index := end - crashBatchSize + 1; index <= end; index++ {
+			if card := crashCard(seed, index); crashFormat(index, card) == format {
+				indexes = append(indexes, index)
+				cards = append(cards, card)
+			}
+		}
+
+		results, err := vault.TokenizeCardBatch(context.Background(), cards, tokenvault.WithFormat(format))
+		if err != nil {
+			fail("TokenizeCardBatch(%d numbers): %v", len(cards), err)
+		}
+		for i, r := range results {
+			if r.Err != nil {
+				fail("TokenizeCardBatch(index %d): %v", indexes[i], r.Err)
+			}
+			fmt.Printf("%d %s\n", indexes[i], r.Token)
+		}
+	}
 }
 
 // crashOutput collects the child's stdout and closes enough once it has
