@@ -2,9 +2,10 @@ package tokenvault
 
 // Benchmarks of the throughput table in docs/benchmarks.md. Each one runs on
 // a store that already holds benchRecords() card tokens, beside a floor that
-// runs on a bbolt file holding as many entries of the same key layout: a
-// random 16-digit key per record and a 32-byte fingerprint plus that key per
-// index entry. Both are built once per test binary and removed by TestMain.
+// runs on a bbolt file with as many entries of the same key layout. That
+// layout is a random 16-digit key per record, and a 32-byte fingerprint
+// followed by that key per index entry. Both files are built once per test
+// binary and removed by TestMain.
 
 import (
 	"context"
@@ -45,7 +46,7 @@ func benchRecords(b *testing.B, env string, byDefault int) int {
 	return n
 }
 
-// benchCard returns the Luhn-valid 16-digit number number i, distinct for
+// benchCard returns the Luhn-valid 16-digit card number of index i, distinct for
 // every i below 10^14.
 func benchCard(i uint64) string {
 	body := fmt.Sprintf("4%014d", i)

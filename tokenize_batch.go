@@ -137,6 +137,11 @@ func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, result
 	go func() {
 		defer close(chunks)
 		for start := 0; start < len(results) && ctx.Err() == nil; start += batchChunkSize {
+			select {
+			case <-stop:
+				return // a commit failed, so no later chunk is stored
+			default:
+			}
 			c := v.prepareChunk(start, min(start+batchChunkSize, len(results)), results, cfg, item)
 			select {
 			case chunks <- c:

@@ -18,7 +18,9 @@
 //
 // Run starts one subtest per rule, grouped by method, so that
 // "go test -run TestStore/Update/NilChange" runs one rule. A failed subtest
-// logs the rule it checks, in the words of the Store documentation.
+// logs the rule it checks, in the words of the Store documentation. The
+// CreateBatch subtests check the optional tokenvault.BatchCreator interface
+// and skip a store that does not implement it.
 //
 // # Requirements on open
 //
