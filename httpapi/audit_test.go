@@ -107,17 +107,23 @@ func TestAuditRejections(t *testing.T) {
 	f.do(request{path: "/detokenize", body: `{"token":"x"}`, header: map[string]string{"X-Request-Id": "no-key", "X-Purpose": "audit me"}})
 	f.do(request{path: "/close", role: apikey.RoleTokenize, body: `{"token":"x"}`, header: map[string]string{"X-Request-Id": "wrong-role"}})
 	f.do(request{path: "/detokenize/batch", secret: "tvk_wrong", body: `{"tokens":[]}`})
-	// Routes without audit records.
-	f.do(request{path: "/tokenize", body: `{"data":"x"}`})
-	f.do(request{method: http.MethodGet, path: "/tokens/tok_x"})
+	// Routes that audit only their rejections.
+	f.do(request{path: "/tokenize", body: `{"data":"x"}`, header: map[string]string{"X-Request-Id": "tokenize-no-key"}})
+	f.do(request{path: "/tokenize/batch", role: apikey.RoleDetokenize, body: `{"items":[]}`})
+	f.do(request{method: http.MethodGet, path: "/tokens/tok_x", role: apikey.RoleTokenize})
+	f.tokenize("some value", nil)
+	f.do(request{method: http.MethodGet, path: "/healthz"})
 
 	records := f.auditRecords()
-	if len(records) != 3 {
-		t.Fatalf("audit log has %d records, want 3:\n%s", len(records), f.audit.String())
+	if len(records) != 6 {
+		t.Fatalf("audit log has %d records, want 6:\n%s", len(records), f.audit.String())
 	}
 	checkAuditRecord(t, records[0], map[string]any{"msg": "detokenize", "request_id": "no-key", "key_id": "", "route": "/detokenize", "token": "", "outcome": "unauthorized", "purpose": "audit me"})
 	checkAuditRecord(t, records[1], map[string]any{"msg": "close", "request_id": "wrong-role", "key_id": f.keyIDs[apikey.RoleTokenize], "outcome": "forbidden"})
 	checkAuditRecord(t, records[2], map[string]any{"route": "/detokenize/batch", "outcome": "unauthorized"})
+	checkAuditRecord(t, records[3], map[string]any{"msg": "tokenize", "request_id": "tokenize-no-key", "key_id": "", "route": "/tokenize", "outcome": "unauthorized"})
+	checkAuditRecord(t, records[4], map[string]any{"msg": "tokenize", "key_id": f.keyIDs[apikey.RoleDetokenize], "route": "/tokenize/batch", "outcome": "forbidden"})
+	checkAuditRecord(t, records[5], map[string]any{"msg": "inspect", "key_id": f.keyIDs[apikey.RoleTokenize], "route": "/tokens/{token}", "token": "", "outcome": "forbidden"})
 }
 
 func TestAuditNeverHasValue(t *testing.T) {

@@ -203,10 +203,13 @@
 // (each batch item, with its index as "item") and for each lifecycle
 // request, and one for each request to those routes that is rejected before
 // any token is looked at: a 401 or 403, or a body or purpose that is
-// invalid. The message is the action (detokenize, suspend, activate or
-// close), and the attributes are request_id, key_id, route (the route
-// pattern), token, outcome ("ok" or the error code) and purpose. Records
-// never contain a value. A token string that no vault could have issued,
+// invalid. Requests to /tokenize, /tokenize/batch and /tokens/{token} get a
+// record only when they are rejected with 401 or 403, because failed access
+// attempts belong in the audit trail of every route. The message is the
+// action (tokenize, detokenize, inspect, suspend, activate or close), and the
+// attributes are request_id, key_id, route (the route pattern), token,
+// outcome ("ok" or the error code) and purpose. Records never contain a
+// value. A token string that no vault could have issued,
 // such as a card number that passes the Luhn check, is written as
 // "[redacted]".
 //

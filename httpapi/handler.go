@@ -234,14 +234,14 @@ var (
 )
 
 var routes = [numRoutes]routeInfo{
-	routeTokenize:        {pattern: "/tokenize", method: http.MethodPost, allow: "POST", roles: rolesTokenize},
-	routeTokenizeBatch:   {pattern: "/tokenize/batch", method: http.MethodPost, allow: "POST", roles: rolesTokenize},
+	routeTokenize:        {pattern: "/tokenize", method: http.MethodPost, allow: "POST", roles: rolesTokenize, action: "tokenize"},
+	routeTokenizeBatch:   {pattern: "/tokenize/batch", method: http.MethodPost, allow: "POST", roles: rolesTokenize, action: "tokenize"},
 	routeDetokenize:      {pattern: "/detokenize", method: http.MethodPost, allow: "POST", roles: rolesDetokenize, action: "detokenize"},
 	routeDetokenizeBatch: {pattern: "/detokenize/batch", method: http.MethodPost, allow: "POST", roles: rolesDetokenize, action: "detokenize"},
 	routeSuspend:         {pattern: "/suspend", method: http.MethodPost, allow: "POST", roles: rolesLifecycle, action: "suspend"},
 	routeActivate:        {pattern: "/activate", method: http.MethodPost, allow: "POST", roles: rolesLifecycle, action: "activate"},
 	routeClose:           {pattern: "/close", method: http.MethodPost, allow: "POST", roles: rolesLifecycle, action: "close"},
-	routeTokenInfo:       {pattern: "/tokens/{token}", method: http.MethodGet, allow: "GET, HEAD", roles: rolesInspect},
+	routeTokenInfo:       {pattern: "/tokens/{token}", method: http.MethodGet, allow: "GET, HEAD", roles: rolesInspect, action: "inspect"},
 	routeNotifications:   {pattern: "/notifications", method: http.MethodPost, allow: "POST", action: "notification"},
 	routeHealthz:         {pattern: "/healthz", method: http.MethodGet, allow: "GET, HEAD"},
 	routeReadyz:          {pattern: "/readyz", method: http.MethodGet, allow: "GET, HEAD"},
@@ -251,7 +251,9 @@ var routes = [numRoutes]routeInfo{
 
 func (rt route) String() string { return routes[rt].pattern }
 
-// audited reports whether the route writes audit records.
+// audited reports whether the route writes audit records: every route that
+// needs an API key audits its 401 and 403 responses, and the detokenize,
+// lifecycle and notification routes audit their calls too.
 func (rt route) audited() bool { return routes[rt].action != "" }
 
 // matchRoute returns the route of path and, for GET /tokens/{token}, the
