@@ -45,21 +45,24 @@ func (r DetokenizeResult) LogValue() slog.Value { return slog.StringValue(r.Stri
 const detokenizeBatchShare = 256
 
 // DetokenizeBatch detokenizes each token of tokens as Detokenize does, and
-// returns one result per token, in order. A token that fails, such as a
-// suspended one, gets its error in its result and does not stop the others.
-// Large batches run on every CPU.
+// returns one result per token, in order, also when it returns an error. A
+// token that fails, such as a suspended one, gets its error in its result and
+// does not stop the others. Large batches run on every CPU.
 //
 // The error result is for a failure of the whole call: a closed vault or a
 // ctx that ended before every token was read. The results of tokens not read
 // then hold that error.
 func (v *Vault) DetokenizeBatch(ctx context.Context, tokens []string) ([]DetokenizeResult, error) {
+	results := make([]DetokenizeResult, len(tokens))
 	done, err := v.enter()
 	if err != nil {
-		return nil, err
+		for i := range results {
+			results[i].Err = err
+		}
+		return results, err
 	}
 	defer done()
 
-	results := make([]DetokenizeResult, len(tokens))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), (len(tokens)+detokenizeBatchShare-1)/detokenizeBatchShare)

@@ -26,23 +26,26 @@ const batchChunkSize = 1024
 const batchWorkers = 16
 
 // TokenizeCardBatch tokenizes each card number of pans as TokenizeCard does
-// with opts, and returns one result per number, in the order of pans. A
-// number that fails, such as one that fails the Luhn check, gets its error in
-// its result and does not stop the others.
+// with opts, and returns one result per number, in the order of pans, also
+// when it returns an error. A number that fails gets its error in its result
+// and does not stop the others. Such failures include a number that fails the
+// Luhn check, and an option that does not fit that number, such as
+// FormatCardFirstSix for a 13-digit one.
 //
 // Random tokens are committed in groups of about a thousand, each group in
 // one store transaction when the store implements BatchCreator. Every
 // returned token is stored, as with TokenizeCard. Deterministic tokens are
 // made one value at a time, so that equal values in one batch get one token.
 //
-// The error result is for a failure of the whole call: an invalid option, a
-// closed vault, a done ctx or a failed store commit. Options are checked
-// before any value is stored. Otherwise the results hold the tokens of the
-// values stored before the failure, and the error in every other result.
+// The error result is for a failure of the whole call. An invalid option, a
+// closed vault or an expiry time already past fail the call before any value
+// is stored. A done ctx or a failed store commit stop it part way: the
+// results keep the tokens of the values stored before, which are valid, and
+// every other result holds the error.
 func (v *Vault) TokenizeCardBatch(ctx context.Context, pans []string, opts ...TokenizeOption) ([]TokenizeResult, error) {
 	cfg, err := newCardConfig(opts)
 	if err != nil {
-		return nil, err
+		return failedTokenizeResults(len(pans), err), err
 	}
 	return v.tokenizeBatch(ctx, len(pans), cfg, func(i int) ([]byte, Metadata, error) {
 		return cfg.card(pans[i])
@@ -54,7 +57,7 @@ func (v *Vault) TokenizeCardBatch(ctx context.Context, pans []string, opts ...To
 func (v *Vault) TokenizeBatch(ctx context.Context, data [][]byte, opts ...TokenizeOption) ([]TokenizeResult, error) {
 	cfg, err := newDataConfig(opts)
 	if err != nil {
-		return nil, err
+		return failedTokenizeResults(len(data), err), err
 	}
 	return v.tokenizeBatch(ctx, len(data), cfg, func(i int) ([]byte, Metadata, error) {
 		meta, err := cfg.data(data[i])
@@ -68,12 +71,12 @@ type batchItem func(i int) (value []byte, meta Metadata, err error)
 func (v *Vault) tokenizeBatch(ctx context.Context, n int, cfg *tokenizeConfig, item batchItem) ([]TokenizeResult, error) {
 	done, err := v.enter()
 	if err != nil {
-		return nil, err
+		return failedTokenizeResults(n, err), err
 	}
 	defer done()
 
 	if _, err := cfg.expiry(v.now()); err != nil {
-		return nil, err
+		return failedTokenizeResults(n, err), err
 	}
 
 	results := make([]TokenizeResult, n)
@@ -91,6 +94,15 @@ func (v *Vault) tokenizeBatch(ctx context.Context, n int, cfg *tokenizeConfig, i
 		}
 	}
 	return results, err
+}
+
+// failedTokenizeResults returns n results that hold err.
+func failedTokenizeResults(n int, err error) []TokenizeResult {
+	results := make([]TokenizeResult, n)
+	for i := range results {
+		results[i].Err = err
+	}
+	return results
 }
 
 // tokenizeEach tokenizes the items one by one from several goroutines. It

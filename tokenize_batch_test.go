@@ -178,6 +178,7 @@ func TestTokenizeBatchCollisions(t *testing.T) {
 
 func TestTokenizeBatchRejectsOptions(t *testing.T) {
 	v := newTestVault(t, NewMemoryStore(), newTestClock())
+	// Each call has 3 values, so every case must return 3 results.
 	cases := []struct {
 		name string
 		call func() ([]TokenizeResult, error)
@@ -186,7 +187,7 @@ func TestTokenizeBatchRejectsOptions(t *testing.T) {
 			return v.TokenizeCardBatch(t.Context(), batchCards(3), WithFormat(Format(9)))
 		}},
 		{"card format for data", func() ([]TokenizeResult, error) {
-			return v.TokenizeBatch(t.Context(), [][]byte{[]byte("a")}, WithFormat(FormatCard))
+			return v.TokenizeBatch(t.Context(), [][]byte{[]byte("a"), []byte("b"), []byte("c")}, WithFormat(FormatCard))
 		}},
 		{"expiry in the past", func() ([]TokenizeResult, error) {
 			return v.TokenizeCardBatch(t.Context(), batchCards(3), ExpiresAt(newTestClock().Now().Add(-time.Hour)))
@@ -194,8 +195,16 @@ func TestTokenizeBatchRejectsOptions(t *testing.T) {
 	}
 	for _, c := range cases {
 		results, err := c.call()
-		if !errors.Is(err, ErrInvalidOption) || results != nil {
-			t.Errorf("%s: results %v, err = %v, want no results and ErrInvalidOption", c.name, results, err)
+		if !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("%s: err = %v, want ErrInvalidOption", c.name, err)
+		}
+		if len(results) != 3 {
+			t.Errorf("%s: %d results for 3 values", c.name, len(results))
+		}
+		for i, r := range results {
+			if r.Token != "" || !errors.Is(r.Err, ErrInvalidOption) {
+				t.Errorf("%s: result %d = %q, %v, want no token and ErrInvalidOption", c.name, i, r.Token, r.Err)
+			}
 		}
 	}
 	if tokens, _ := v.TokensForCard(t.Context(), batchCards(1)[0]); len(tokens) != 0 {
@@ -264,11 +273,19 @@ func TestTokenizeBatchClosedVault(t *testing.T) {
 	v := newTestVault(t, NewMemoryStore(), newTestClock())
 	v.Close()
 
-	if _, err := v.TokenizeCardBatch(t.Context(), batchCards(2)); !errors.Is(err, ErrVaultClosed) {
+	results, err := v.TokenizeCardBatch(t.Context(), batchCards(2))
+	if !errors.Is(err, ErrVaultClosed) {
 		t.Errorf("TokenizeCardBatch after Close err = %v, want ErrVaultClosed", err)
 	}
-	if _, err := v.DetokenizeBatch(t.Context(), []string{"tok_x"}); !errors.Is(err, ErrVaultClosed) {
+	if len(results) != 2 || !errors.Is(results[1].Err, ErrVaultClosed) {
+		t.Errorf("TokenizeCardBatch after Close results = %v, want 2 that hold ErrVaultClosed", results)
+	}
+	values, err := v.DetokenizeBatch(t.Context(), []string{"tok_x"})
+	if !errors.Is(err, ErrVaultClosed) {
 		t.Errorf("DetokenizeBatch after Close err = %v, want ErrVaultClosed", err)
+	}
+	if len(values) != 1 || !errors.Is(values[0].Err, ErrVaultClosed) {
+		t.Errorf("DetokenizeBatch after Close results = %v, want 1 that holds ErrVaultClosed", values)
 	}
 }
 

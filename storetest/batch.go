@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ var batchRules = []rule{
 	{"CreateBatch", "Insert", "CreateBatch inserts the records of recs as Create would, in one transaction, and appends their events in the order of recs.", checkCreateBatchInsert},
 	{"CreateBatch", "Conflicts", "CreateBatch returns the error Create would have returned for a record, checked against the stored records and the records before it in recs, and inserts the others.", checkCreateBatchConflicts},
 	{"CreateBatch", "NothingInserted", "A CreateBatch whose records all fail inserts nothing and appends no event.", checkCreateBatchNothingInserted},
+	{"CreateBatch", "Atomic", "CreateBatch inserts the records in one transaction: a concurrent reader that finds one record of a batch finds all of them.", checkCreateBatchAtomic},
 	{"CreateBatch", "Copies", "A Store keeps no reference to the records given to CreateBatch.", checkCreateBatchCopies},
 	{"CreateBatch", "Canceled", "CreateBatch returns ctx.Err() for a done ctx and inserts nothing.", checkCreateBatchCanceled},
 	{"CreateBatch", "Closed", "After Close, CreateBatch returns ErrStoreClosed.", checkCreateBatchClosed},
@@ -177,5 +179,52 @@ func checkCreateBatchClosed(t *testing.T, s tokenvault.Store) {
 
 	if _, err := b.CreateBatch(t.Context(), []*tokenvault.Record{newRecord(opaqueToken())}); !errors.Is(err, tokenvault.ErrStoreClosed) {
 		t.Fatalf("CreateBatch after Close err = %v, want ErrStoreClosed", err)
+	}
+}
+
+func checkCreateBatchAtomic(t *testing.T, s tokenvault.Store) {
+	b := batchCreator(t, s)
+	const batches, size = 20, 200
+
+	// A reader polls the first and last record of each batch while it is
+	// inserted. In one transaction both appear at once; a store that
+	// inserts them one by one shows the first without the last, which the
+	// reader catches unless that window is too short for it to run.
+	for range batches {
+		recs := make([]*tokenvault.Record, size)
+		for i := range recs {
+			recs[i] = newRecord(opaqueToken())
+		}
+		first, last := recs[0].Token, recs[size-1].Token
+
+		done := make(chan struct{})
+		torn := make(chan string, 1)
+		go func() {
+			defer close(torn)
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := s.Get(t.Context(), first); err != nil {
+					continue
+				}
+				if _, err := s.Get(t.Context(), last); err != nil {
+					torn <- fmt.Sprintf("Get(first record) found it while Get(last record) err = %v", err)
+					return
+				}
+				return
+			}
+		}()
+
+		_, err := b.CreateBatch(t.Context(), cloneAll(recs))
+		close(done)
+		if msg, ok := <-torn; ok {
+			t.Fatalf("during CreateBatch of %d records: %s, want both or neither", size, msg)
+		}
+		if err != nil {
+			t.Fatalf("CreateBatch err = %v, want nil", err)
+		}
 	}
 }
