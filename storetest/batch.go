@@ -187,9 +187,9 @@ func checkCreateBatchAtomic(t *testing.T, s tokenvault.Store) {
 	const batches, size = 20, 200
 
 	// A reader polls the first and last record of each batch while it is
-	// inserted. In one transaction both appear at once; a store that
-	// inserts them one by one shows the first without the last, which the
-	// reader catches unless that window is too short for it to run.
+	// inserted. In one transaction both appear at once. A store that
+	// inserts them one by one shows the first without the last, and the
+	// reader catches that unless the window is too short for it to run.
 	for range batches {
 		recs := make([]*tokenvault.Record, size)
 		for i := range recs {
