@@ -2,6 +2,7 @@ package tokenvault
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -40,6 +41,10 @@ func (r DetokenizeResult) Format(f fmt.State, verb rune) {
 // LogValue logs String.
 func (r DetokenizeResult) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
+// MarshalText returns String, so that encoders such as encoding/json, and
+// slog handlers given a slice of results, cannot write the value.
+func (r DetokenizeResult) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
 // detokenizeBatchShare is how many tokens make it worth another goroutine:
 // a detokenization takes a few microseconds.
 const detokenizeBatchShare = 256
@@ -49,9 +54,9 @@ const detokenizeBatchShare = 256
 // token that fails, such as a suspended one, gets its error in its result and
 // does not stop the others. Large batches run on every CPU.
 //
-// The error result is for a failure of the whole call: a closed vault or a
-// ctx that ended before every token was read. The results of tokens not read
-// then hold that error.
+// The error result is for a failure of the whole call: a closed vault or
+// store, or a ctx that ended before every token was read. The results of
+// tokens not read then hold that error.
 func (v *Vault) DetokenizeBatch(ctx context.Context, tokens []string) ([]DetokenizeResult, error) {
 	results := make([]DetokenizeResult, len(tokens))
 	done, err := v.enter()
@@ -63,30 +68,41 @@ func (v *Vault) DetokenizeBatch(ctx context.Context, tokens []string) ([]Detoken
 	}
 	defer done()
 
+	var stop batchStop
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), (len(tokens)+detokenizeBatchShare-1)/detokenizeBatchShare)
 	for range workers {
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for !stop.stopped(ctx, v) {
 				i := int(next.Add(1) - 1)
 				if i >= len(tokens) {
 					return
 				}
-				_, results[i].Value, results[i].Err = v.detokenizeEntered(ctx, tokens[i])
+				r := &results[i]
+				_, r.Value, r.Err = v.detokenizeEntered(ctx, tokens[i])
+				if callError(r.Err) {
+					stop.fail(r.Err)
+				}
 			}
 		})
 	}
 	wg.Wait()
 
-	if int(next.Load()) >= len(tokens) {
-		return results, nil
-	}
-	err = ctx.Err()
-	for i := range results {
-		if results[i].Value == nil && results[i].Err == nil {
-			results[i].Err = err
+	err = stop.result(ctx, v, int(next.Load()) < len(tokens))
+	if err != nil {
+		for i := range results {
+			if results[i].Value == nil && results[i].Err == nil {
+				results[i].Err = err
+			}
 		}
 	}
 	return results, err
+}
+
+// callError reports whether err, returned for one token, is a failure of the
+// whole batch: a done ctx or a closed store. Other errors, such as a record
+// that fails its integrity check, are about that token alone.
+func callError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrStoreClosed)
 }

@@ -11,9 +11,9 @@ type BatchCreator interface {
 	// transaction, and returns one error per record. The error is nil for a
 	// record it inserted. Otherwise it is the error Create would have
 	// returned, such as ErrTokenExists or ErrDeterministicKeyExists, checked
-	// against the stored records and the records before it in recs. Records
-	// with an error are not written and do not stop the others. Events are
-	// appended in the order of recs.
+	// against the stored records and the records before it in recs that it
+	// inserted. Records with an error are not written and do not stop the
+	// others. Events are appended in the order of recs.
 	//
 	// The error result is for a failure of the whole call, such as a done
 	// ctx, a closed store or a failed commit. The call then inserted nothing

@@ -39,9 +39,9 @@ const batchWorkers = 16
 //
 // The error result is for a failure of the whole call. An invalid option, a
 // closed vault or an expiry time already past fail the call before any value
-// is stored. A done ctx or a failed store commit stop it part way: the
-// results keep the tokens of the values stored before, which are valid, and
-// every other result holds the error.
+// is stored. A done ctx, a failed store write or Vault.Close stop it part
+// way: the results keep the tokens of the values stored before, which are
+// valid, and every other result holds the error.
 func (v *Vault) TokenizeCardBatch(ctx context.Context, pans []string, opts ...TokenizeOption) ([]TokenizeResult, error) {
 	cfg, err := newCardConfig(opts)
 	if err != nil {
@@ -106,13 +106,15 @@ func failedTokenizeResults(n int, err error) []TokenizeResult {
 }
 
 // tokenizeEach tokenizes the items one by one from several goroutines. It
-// returns ctx.Err() when ctx ends before every item started.
+// stops at the first error that is not about one value, such as a failed
+// store write or a done ctx, and returns it.
 func (v *Vault) tokenizeEach(ctx context.Context, results []TokenizeResult, cfg *tokenizeConfig, item batchItem) error {
+	var stop batchStop
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(batchWorkers, len(results)) {
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for !stop.stopped(ctx, v) {
 				i := int(next.Add(1) - 1)
 				if i >= len(results) {
 					return
@@ -122,15 +124,53 @@ func (v *Vault) tokenizeEach(ctx context.Context, results []TokenizeResult, cfg 
 					results[i].Token, err = v.tokenizeEntered(ctx, value, meta, cfg)
 				}
 				results[i].Err = err
+				if err != nil && !valueError(err) {
+					stop.fail(err)
+				}
 			}
 		})
 	}
 	wg.Wait()
+	return stop.result(ctx, v, int(next.Load()) < len(results))
+}
 
-	if int(next.Load()) < len(results) {
+// valueError reports whether err is about one value of a batch tokenization
+// rather than the vault or its store, so that the batch goes on.
+func valueError(err error) bool {
+	return errors.Is(err, ErrInvalidCardNumber) || errors.Is(err, ErrInvalidData) ||
+		errors.Is(err, ErrInvalidOption) || errors.Is(err, ErrTokenSpaceExhausted)
+}
+
+// batchStop ends the work of a batch call at the first failure of the whole
+// call, when ctx ends or when the vault starts to close.
+type batchStop struct {
+	once sync.Once
+	err  error
+	set  atomic.Bool
+}
+
+// fail records err as the call's error, unless an earlier one was recorded.
+func (s *batchStop) fail(err error) {
+	s.once.Do(func() { s.err = err; s.set.Store(true) })
+}
+
+func (s *batchStop) stopped(ctx context.Context, v *Vault) bool {
+	return s.set.Load() || ctx.Err() != nil || v.closing.Load()
+}
+
+// result returns the call's error: the recorded failure, or, if some items
+// were not done, why the work stopped.
+func (s *batchStop) result(ctx context.Context, v *Vault, unfinished bool) error {
+	switch {
+	case s.set.Load():
+		return s.err
+	case !unfinished:
+		return nil
+	case ctx.Err() != nil:
 		return ctx.Err()
+	default:
+		return ErrVaultClosed
 	}
-	return nil
 }
 
 // batchChunk is up to batchChunkSize consecutive items of a batch, ready to
@@ -148,7 +188,7 @@ func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, result
 	stop := make(chan struct{})
 	go func() {
 		defer close(chunks)
-		for start := 0; start < len(results) && ctx.Err() == nil; start += batchChunkSize {
+		for start := 0; start < len(results) && ctx.Err() == nil && !v.closing.Load(); start += batchChunkSize {
 			select {
 			case <-stop:
 				return // a commit failed, so no later chunk is stored
@@ -177,6 +217,9 @@ func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, result
 	}
 	if err == nil && committed < len(results) {
 		err = ctx.Err()
+		if err == nil {
+			err = ErrVaultClosed
+		}
 	}
 	return err
 }

@@ -3,10 +3,14 @@ package tokenvault
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -365,6 +369,140 @@ func TestDetokenizeResultRedacts(t *testing.T) {
 		}
 		if !strings.Contains(out, "16 bytes") {
 			t.Errorf("%s of a DetokenizeResult = %s, want its length", name, out)
+		}
+	}
+}
+
+// closingStore closes its store after its first after Create calls, as a
+// store that fails part way through a batch does.
+type closingStore struct {
+	Store
+	mu    sync.Mutex
+	after int
+}
+
+func (s *closingStore) Create(ctx context.Context, rec *Record) error {
+	err := s.Store.Create(ctx, rec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.after--; s.after == 0 {
+		s.Store.Close()
+	}
+	return err
+}
+
+func TestTokenizeBatchEachStoreFailure(t *testing.T) {
+	for _, deterministic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Deterministic=%t", deterministic), func(t *testing.T) {
+			s := &closingStore{Store: NewMemoryStore(), after: 100}
+			v := newTestVault(t, s, newTestClock())
+			var opts []TokenizeOption
+			if deterministic {
+				opts = append(opts, Deterministic("x"))
+			}
+
+			results, err := v.TokenizeCardBatch(t.Context(), batchCards(5000), opts...)
+			if !errors.Is(err, ErrStoreClosed) {
+				t.Fatalf("TokenizeCardBatch over a store closed part way err = %v, want ErrStoreClosed", err)
+			}
+			tokens, failed := 0, 0
+			for i, r := range results {
+				switch {
+				case r.Token != "" && r.Err == nil:
+					tokens++
+				case r.Token == "" && errors.Is(r.Err, ErrStoreClosed):
+					failed++
+				default:
+					t.Fatalf("result %d = %q, %v, want a token or ErrStoreClosed", i, r.Token, r.Err)
+				}
+			}
+			if tokens != 100 {
+				t.Errorf("%d results have a token, want the 100 stored before the store closed", tokens)
+			}
+			// The workers stop at the first failure, so at most one call per
+			// worker reaches the closed store.
+			if s.after < -batchWorkers {
+				t.Errorf("the batch called Create %d times on the closed store, want at most %d", -s.after, batchWorkers)
+			}
+		})
+	}
+}
+
+func TestTokenizeBatchVaultClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	keys, err := GenerateKeyRing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Open(path, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pans := batchCards(200_000)
+
+	type outcome struct {
+		results []TokenizeResult
+		err     error
+	}
+	done := make(chan outcome)
+	go func() {
+		results, err := v.TokenizeCardBatch(context.Background(), pans)
+		done <- outcome{results, err}
+	}()
+	for {
+		// Close once the first chunk is stored.
+		if tokens, _ := v.TokensForCard(context.Background(), pans[0]); len(tokens) > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatalf("Close err = %v", err)
+	}
+	got := <-done
+
+	if !errors.Is(got.err, ErrVaultClosed) {
+		t.Fatalf("TokenizeCardBatch closed part way err = %v, want ErrVaultClosed", got.err)
+	}
+	v, err = Open(path, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	stored := 0
+	for i, r := range got.results {
+		if r.Err != nil {
+			if !errors.Is(r.Err, ErrVaultClosed) {
+				t.Fatalf("result %d err = %v, want ErrVaultClosed", i, r.Err)
+			}
+			continue
+		}
+		stored++
+		if value, err := v.Detokenize(context.Background(), r.Token); err != nil || string(value) != pans[i] {
+			t.Fatalf("Detokenize(result %d) after reopening = %d bytes, %v, want the number", i, len(value), err)
+		}
+	}
+	if stored == 0 || stored == len(pans) {
+		t.Errorf("%d of %d values stored, want the batch stopped part way", stored, len(pans))
+	}
+}
+
+func TestDetokenizeResultEncoders(t *testing.T) {
+	pan := batchCards(1)[0]
+	results := []DetokenizeResult{{Value: []byte(pan)}}
+	encoded, err := json.Marshal(struct{ Results []DetokenizeResult }{results})
+	if err != nil {
+		t.Fatalf("json.Marshal err = %v", err)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("results", "results", results)
+
+	for name, out := range map[string]string{"json.Marshal": string(encoded), "slog JSON": logged.String()} {
+		if strings.Contains(out, pan) || strings.Contains(out, base64.StdEncoding.EncodeToString([]byte(pan))) {
+			t.Errorf("%s of a slice of results writes the value: %s", name, out)
+		}
+		if !strings.Contains(out, "16 bytes") {
+			t.Errorf("%s of a slice of results = %s, want the value's length", name, out)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,10 @@ type Vault struct {
 	// Close waits for operations in flight and later calls see closed.
 	mu     sync.RWMutex
 	closed bool
+	// closing is set when Close starts, so that batch calls, which hold mu
+	// for their whole run, stop at their next item or chunk instead of
+	// keeping Close and every later call waiting.
+	closing atomic.Bool
 
 	outbox outboxHub // wakes and stops the running Subscribe calls
 }
@@ -94,12 +99,15 @@ func New(store Store, keys *KeyRing, opts ...Option) (*Vault, error) {
 
 // Close releases the vault and its store after operations in flight finish.
 // It first stops the running Subscribe calls and waits for them to return.
-// Every later call, Close included, returns ErrVaultClosed.
+// Running batch calls stop at their next group of values and return
+// ErrVaultClosed, keeping the tokens they stored. Every later call, Close
+// included, returns ErrVaultClosed.
 func (v *Vault) Close() error {
 	// Subscribers take mu for each store call, so they stop before Close
 	// holds it.
 	v.outbox.stop()
 
+	v.closing.Store(true)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {

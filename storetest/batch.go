@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tokenvault/tokenvault"
@@ -15,9 +16,10 @@ import (
 // implement it.
 var batchRules = []rule{
 	{"CreateBatch", "Insert", "CreateBatch inserts the records of recs as Create would, in one transaction, and appends their events in the order of recs.", checkCreateBatchInsert},
-	{"CreateBatch", "Conflicts", "CreateBatch returns the error Create would have returned for a record, checked against the stored records and the records before it in recs, and inserts the others.", checkCreateBatchConflicts},
+	{"CreateBatch", "Conflicts", "CreateBatch returns the error Create would have returned for a record, checked against the stored records and the records before it in recs that it inserted, and inserts the others.", checkCreateBatchConflicts},
 	{"CreateBatch", "NothingInserted", "A CreateBatch whose records all fail inserts nothing and appends no event.", checkCreateBatchNothingInserted},
 	{"CreateBatch", "Atomic", "CreateBatch inserts the records in one transaction: a concurrent reader that finds one record of a batch finds all of them.", checkCreateBatchAtomic},
+	{"CreateBatch", "Concurrent", "CreateBatch is safe for concurrent use with itself and Create, and events keep one Seq per record, increasing in commit order.", checkCreateBatchConcurrent},
 	{"CreateBatch", "Copies", "A Store keeps no reference to the records given to CreateBatch.", checkCreateBatchCopies},
 	{"CreateBatch", "Canceled", "CreateBatch returns ctx.Err() for a done ctx and inserts nothing.", checkCreateBatchCanceled},
 	{"CreateBatch", "Closed", "After Close, CreateBatch returns ErrStoreClosed.", checkCreateBatchClosed},
@@ -90,6 +92,7 @@ func checkCreateBatchConflicts(t *testing.T, s tokenvault.Store) {
 	mustCreate(t, s, stored.Clone())
 
 	takenToken := newRecord(stored.Token)
+	takenTokenNewKey := newDeterministicRecord(stored.Token) // its own key must stay free
 	takenKey := newDeterministicRecord(opaqueToken())
 	takenKey.DeterministicKey = bytes.Clone(stored.DeterministicKey)
 	inserted := newDeterministicRecord(cardToken(16))
@@ -97,31 +100,35 @@ func checkCreateBatchConflicts(t *testing.T, s tokenvault.Store) {
 	sameKey := newDeterministicRecord(opaqueToken())
 	sameKey.DeterministicKey = bytes.Clone(inserted.DeterministicKey)
 	tooLong := newRecord(strings.Repeat("9", tokenvault.MaxTokenSize+1))
+	reused := newRecord(takenKey.Token) // the token of a record that failed is free
 	last := newRecord(opaqueToken())
 
-	recs := []*tokenvault.Record{takenToken, takenKey, inserted, sameToken, sameKey, tooLong, last}
+	recs := []*tokenvault.Record{takenToken, takenTokenNewKey, takenKey, inserted, sameToken, sameKey, tooLong, reused, last}
 	errs, err := b.CreateBatch(t.Context(), cloneAll(recs))
 	if err != nil {
 		t.Fatalf("CreateBatch err = %v, want nil", err)
 	}
-	wantBatchErrors(t, recs, errs[:5], []error{tokenvault.ErrTokenExists, tokenvault.ErrDeterministicKeyExists, nil, tokenvault.ErrTokenExists, tokenvault.ErrDeterministicKeyExists})
-	if errs[5] == nil {
-		t.Errorf("CreateBatch record 5 with a %d-byte token err = nil, want an error", len(tooLong.Token))
+	if len(errs) != len(recs) {
+		t.Fatalf("CreateBatch of %d records returned %d errors", len(recs), len(errs))
 	}
-	if errs[6] != nil {
-		t.Errorf("CreateBatch record 6 (%q) err = %v, want nil", last.Token, errs[6])
+	wantBatchErrors(t, recs, errs[:6], []error{tokenvault.ErrTokenExists, tokenvault.ErrTokenExists, tokenvault.ErrDeterministicKeyExists, nil, tokenvault.ErrTokenExists, tokenvault.ErrDeterministicKeyExists})
+	if errs[6] == nil {
+		t.Errorf("CreateBatch record 6 with a %d-byte token err = nil, want an error", len(tooLong.Token))
 	}
+	wantBatchErrors(t, recs[7:], errs[7:], []error{nil, nil})
 
-	wantRecord(t, s, stored)
-	wantRecord(t, s, inserted)
-	wantRecord(t, s, last)
-	for _, rec := range []*tokenvault.Record{takenKey, sameKey, tooLong} {
-		wantNotFound(t, s, rec.Token)
+	for _, rec := range []*tokenvault.Record{stored, inserted, reused, last} {
+		wantRecord(t, s, rec)
+	}
+	wantNotFound(t, s, sameKey.Token)
+	wantNotFound(t, s, tooLong.Token)
+	for _, rec := range []*tokenvault.Record{takenToken, takenTokenNewKey, takenKey, sameToken, sameKey, tooLong} {
 		wantFingerprint(t, s, rec.Fingerprint, []string{})
 	}
+	wantNoDeterministic(t, s, takenTokenNewKey.DeterministicKey)
 	wantDeterministic(t, s, stored.DeterministicKey, stored)
 	wantDeterministic(t, s, inserted.DeterministicKey, inserted)
-	wantEvents(t, s, 0, []tokenvault.Event{createdEvent(stored, 1), createdEvent(inserted, 2), createdEvent(last, 3)})
+	wantEvents(t, s, 0, []tokenvault.Event{createdEvent(stored, 1), createdEvent(inserted, 2), createdEvent(reused, 3), createdEvent(last, 4)})
 }
 
 func checkCreateBatchNothingInserted(t *testing.T, s tokenvault.Store) {
@@ -225,6 +232,56 @@ func checkCreateBatchAtomic(t *testing.T, s tokenvault.Store) {
 		}
 		if err != nil {
 			t.Fatalf("CreateBatch err = %v, want nil", err)
+		}
+	}
+}
+
+func checkCreateBatchConcurrent(t *testing.T, s tokenvault.Store) {
+	b := batchCreator(t, s)
+	const writers, batches, size = 4, 10, 25
+
+	var mu sync.Mutex
+	var all []*tokenvault.Record
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for range batches {
+				recs := make([]*tokenvault.Record, size)
+				for i := range recs {
+					recs[i] = newRecord(opaqueToken())
+				}
+				var err error
+				if w%2 == 0 {
+					var errs []error
+					errs, err = b.CreateBatch(t.Context(), cloneAll(recs))
+					err = errors.Join(append(errs, err)...)
+				} else {
+					for _, rec := range recs {
+						err = errors.Join(err, s.Create(t.Context(), rec.Clone()))
+					}
+				}
+				if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				mu.Lock()
+				all = append(all, recs...)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+
+	for _, rec := range all {
+		wantRecord(t, s, rec)
+	}
+	events := allEvents(t, s, 100)
+	if len(events) != len(all) {
+		t.Fatalf("outbox has %d events for %d records", len(events), len(all))
+	}
+	for i, ev := range events {
+		if ev.Seq != uint64(i+1) {
+			t.Fatalf("event %d has Seq %d, want %d", i, ev.Seq, i+1)
 		}
 	}
 }
