@@ -54,12 +54,15 @@ type BoltStore struct {
 	guard   *damageGuard
 	commits *committer
 
-	// mu is held shared by every method and exclusively by Close and
-	// Compact, so that they replace or close the file only after the calls
-	// in flight.
+	// mu is held shared by every method and exclusively by Close, Compact
+	// and reopen, so that they replace or close the file only after the
+	// calls in flight.
 	mu       sync.RWMutex
 	closed   bool
 	closeErr error
+
+	reopenAfter int // page allocations after which writes reopen the file
+	reopens     int // times the file was reopened, for tests
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -82,7 +85,7 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 		return nil, err
 	}
 	guard := &damageGuard{}
-	return &BoltStore{db: db, path: path, timeout: timeout, guard: guard, commits: newCommitter(db, guard)}, nil
+	return &BoltStore{db: db, path: path, timeout: timeout, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages}, nil
 }
 
 // openBolt opens the bbolt file at path and checks or creates its schema.
@@ -180,12 +183,21 @@ func (s *BoltStore) view(ctx context.Context, fn func(tx *bolt.Tx) error) error 
 }
 
 func (s *BoltStore) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	grown, err := s.updateEntered(ctx, fn)
+	if grown {
+		s.reopen()
+	}
+	return err
+}
+
+func (s *BoltStore) updateEntered(ctx context.Context, fn func(tx *bolt.Tx) error) (grown bool, err error) {
 	unlock, err := s.enter(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
-	return storeError(s.guard.run(func() error { return s.db.Update(fn) }))
+	err = storeError(s.guard.run(func() error { return s.db.Update(fn) }))
+	return s.grown(), err
 }
 
 // enter checks ctx and Close, and holds mu shared until unlock is called.
@@ -294,12 +306,24 @@ func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Even
 
 // write runs fn through the commit loop, or returns ErrStoreClosed.
 func (s *BoltStore) write(fn func(tx *bolt.Tx) error) error {
+	grown, err := s.submit(fn)
+	if grown {
+		s.reopen()
+	}
+	return err
+}
+
+// submit runs fn through the commit loop and reports whether the file should
+// be reopened. A panic of the caller's function passes through it, after
+// mu is released.
+func (s *BoltStore) submit(fn func(tx *bolt.Tx) error) (grown bool, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return ErrStoreClosed
+		return false, ErrStoreClosed
 	}
-	return storeError(s.commits.submit(fn))
+	err = storeError(s.commits.submit(fn))
+	return s.grown(), err
 }
 
 func (s *BoltStore) Get(ctx context.Context, token string) (*Record, error) {
