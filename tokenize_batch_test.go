@@ -382,9 +382,10 @@ type closingStore struct {
 }
 
 func (s *closingStore) Create(ctx context.Context, rec *Record) error {
-	err := s.Store.Create(ctx, rec)
+	// One Create at a time, so that exactly after of them succeed.
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	err := s.Store.Create(ctx, rec)
 	if s.after--; s.after == 0 {
 		s.Store.Close()
 	}
