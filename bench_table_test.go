@@ -110,17 +110,25 @@ func (s *benchStore) loadVault(b *testing.B, n int) {
 		for range min(call, n-start) {
 			pans = append(pans, benchCard(s.next.Add(1)))
 		}
-		results, err := s.vault.TokenizeCardBatch(context.Background(), pans)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, r := range results {
-			if r.Err != nil {
-				b.Fatal(r.Err)
-			}
+		for _, r := range mustTokenizeBatch(b, s.vault, pans) {
 			s.tokens = append(s.tokens, r.Token)
 		}
 	}
+}
+
+// mustTokenizeBatch calls TokenizeCardBatch and fails the benchmark if the
+// call or any number fails.
+func mustTokenizeBatch(b *testing.B, v *Vault, pans []string) []TokenizeResult {
+	results, err := v.TokenizeCardBatch(context.Background(), pans)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+	return results
 }
 
 func (s *benchStore) loadFloor(b *testing.B, n int) {
@@ -283,15 +291,7 @@ func BenchmarkTableTokenizeBatch(b *testing.B) {
 			pans[j] = benchCard(s.next.Add(1))
 		}
 		b.StartTimer()
-		results, err := s.vault.TokenizeCardBatch(context.Background(), pans)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, r := range results {
-			if r.Err != nil {
-				b.Fatal(r.Err)
-			}
-		}
+		mustTokenizeBatch(b, s.vault, pans)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }
@@ -324,21 +324,10 @@ func BenchmarkTableDetokenize(b *testing.B) {
 }
 
 func benchDetokenize(b *testing.B, s *benchStore) {
-	var seed atomic.Uint64
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		i := seed.Add(7919) * 104729
-		for pb.Next() {
-			i = i*6364136223846793005 + 1442695040888963407
-			if _, err := s.vault.Detokenize(context.Background(), s.tokens[(i>>33)%uint64(len(s.tokens))]); err != nil {
-				b.Error(err)
-				return
-			}
-		}
+	runRandomParallel(b, len(s.tokens), func(i int) error {
+		_, err := s.vault.Detokenize(context.Background(), s.tokens[i])
+		return err
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }
 
 // BenchmarkTableDetokenizeFloor is the floor of BenchmarkTableDetokenize: a
@@ -346,22 +335,30 @@ func benchDetokenize(b *testing.B, s *benchStore) {
 func BenchmarkTableDetokenizeFloor(b *testing.B) {
 	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
 	keys := []*fernet.Key{s.floorKey}
+	runRandomParallel(b, len(s.floorKeys), func(i int) error {
+		key := s.floorKeys[i]
+		return s.floor.View(func(tx *bolt.Tx) error {
+			if fernet.VerifyAndDecrypt(tx.Bucket(benchBucketTokens).Get(key), 0, keys) == nil {
+				return fmt.Errorf("floor record %x did not decrypt", key)
+			}
+			return nil
+		})
+	})
+}
+
+// runRandomParallel runs op on pseudo-random indexes below n, b.N times in
+// all, on every CPU, and reports the rate per second. Each goroutine steps
+// its own linear congruential generator, so that they share no state.
+func runRandomParallel(b *testing.B, n int, op func(i int) error) {
 	var seed atomic.Uint64
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
-		i := seed.Add(7919) * 104729
+		x := seed.Add(7919) * 104729
 		for pb.Next() {
-			i = i*6364136223846793005 + 1442695040888963407
-			key := s.floorKeys[(i>>33)%uint64(len(s.floorKeys))]
-			err := s.floor.View(func(tx *bolt.Tx) error {
-				if fernet.VerifyAndDecrypt(tx.Bucket(benchBucketTokens).Get(key), 0, keys) == nil {
-					return fmt.Errorf("floor record %x did not decrypt", key)
-				}
-				return nil
-			})
-			if err != nil {
+			x = x*6364136223846793005 + 1442695040888963407
+			if err := op(int((x >> 33) % uint64(n))); err != nil {
 				b.Error(err)
 				return
 			}

@@ -323,7 +323,7 @@ func (s *BoltStore) submit(fn func(tx *bolt.Tx) error) (grown bool, err error) {
 		return false, ErrStoreClosed
 	}
 	err = storeError(s.commits.submit(fn))
-	return s.grown(), err
+	return s.commits.pages.Load() >= int64(s.reopenAfter), err
 }
 
 func (s *BoltStore) Get(ctx context.Context, token string) (*Record, error) {

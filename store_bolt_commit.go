@@ -26,6 +26,10 @@ type committer struct {
 	ops   chan *commitOp
 	stop  chan struct{}
 	done  chan struct{}
+
+	// pages is bbolt's count of page allocations since the file was
+	// opened, read after each commit so that writes need not ask bbolt.
+	pages atomic.Int64
 }
 
 // commitOp is one write. fn runs inside the shared transaction and may run
@@ -109,6 +113,8 @@ func (c *committer) run() {
 			}
 		}
 		c.commit(batch)
+		stats := c.db.Stats()
+		c.pages.Store(int64(stats.TxStats.GetPageCount()))
 	}
 }
 

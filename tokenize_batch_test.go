@@ -297,12 +297,12 @@ func TestDetokenizeBatch(t *testing.T) {
 	forEachStore(t, func(t *testing.T, v *Vault, _ Store, _ *testClock) {
 		ctx := t.Context()
 		pans := batchCards(600)
-		made, err := v.TokenizeCardBatch(ctx, pans)
+		tokenized, err := v.TokenizeCardBatch(ctx, pans)
 		if err != nil {
 			t.Fatalf("TokenizeCardBatch err = %v", err)
 		}
-		tokens := make([]string, len(made))
-		for i, r := range made {
+		tokens := make([]string, len(tokenized))
+		for i, r := range tokenized {
 			tokens[i] = r.Token
 		}
 		if err := v.SuspendToken(ctx, tokens[1]); err != nil {

@@ -156,12 +156,12 @@ func checkCreateBatchNothingInserted(t *testing.T, s tokenvault.Store) {
 func checkCreateBatchCopies(t *testing.T, s tokenvault.Store) {
 	b := batchCreator(t, s)
 	rec := newDeterministicRecord(opaqueToken())
-	given := rec.Clone()
-	if _, err := b.CreateBatch(t.Context(), []*tokenvault.Record{given}); err != nil {
+	passed := rec.Clone()
+	if _, err := b.CreateBatch(t.Context(), []*tokenvault.Record{passed}); err != nil {
 		t.Fatalf("CreateBatch err = %v, want nil", err)
 	}
 
-	mutate(given)
+	mutate(passed)
 	wantRecord(t, s, rec)
 }
 
