@@ -45,6 +45,7 @@ const (
 	crashDetBase    = 1 << 40 // index of the first deterministic card number
 	crashDetValues  = 24      // card numbers that every round tokenizes deterministically
 	crashDetScope   = "crash"
+	crashMergeAfter = 256 // fingerprint log entries between merges in the child
 )
 
 // crashIssuers are real issuer prefixes with a card number length they use.
@@ -228,9 +229,15 @@ func crashChild(path string) {
 	if err != nil {
 		fail("KeyRingFromEnv: %v", err)
 	}
-	vault, err := tokenvault.Open(path, ring)
+	// A low merge threshold makes the kills land in merges of the
+	// fingerprint log as well.
+	store, err := tokenvault.OpenBoltStore(path, &tokenvault.BoltOptions{FingerprintMergeAfter: crashMergeAfter})
 	if err != nil {
-		fail("Open: %v", err)
+		fail("OpenBoltStore: %v", err)
+	}
+	vault, err := tokenvault.New(store, ring)
+	if err != nil {
+		fail("New: %v", err)
 	}
 
 	ctx := context.Background()

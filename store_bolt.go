@@ -18,34 +18,48 @@ import (
 const DefaultLockTimeout = time.Second
 
 // boltSchemaVersion is the layout of buckets and values that this version
-// writes. OpenBoltStore rejects files with another version.
-const boltSchemaVersion = 1
+// writes. OpenBoltStore upgrades files of version 1, which had no fingerprint
+// log, and rejects files of any other version.
+const boltSchemaVersion = 2
 
 // Buckets of a tokenvault bbolt file.
 var (
-	bucketSchema        = []byte("tokenvault")    // "version" -> uint32
-	bucketTokens        = []byte("tokens")        // token -> record
-	bucketFingerprints  = []byte("fingerprints")  // fingerprint || token -> empty
-	bucketDeterministic = []byte("deterministic") // deterministic key -> token
-	bucketHistory       = []byte("history")       // len(token) || token || revision -> change
-	bucketMetadata      = []byte("metadata")      // name -> value
-	bucketEvents        = []byte("events")        // seq (uint64 big-endian) -> event
+	bucketSchema         = []byte("tokenvault")      // "version" -> uint32
+	bucketTokens         = []byte("tokens")          // token -> record
+	bucketFingerprints   = []byte("fingerprints")    // fingerprint || token -> empty
+	bucketFingerprintLog = []byte("fingerprint-log") // seq (uint64 big-endian) -> fingerprint || token
+	bucketDeterministic  = []byte("deterministic")   // deterministic key -> token
+	bucketHistory        = []byte("history")         // len(token) || token || revision -> change
+	bucketMetadata       = []byte("metadata")        // name -> value
+	bucketEvents         = []byte("events")          // seq (uint64 big-endian) -> event
 
 	keySchemaVersion = []byte("version")
 )
 
-var allBuckets = [][]byte{bucketSchema, bucketTokens, bucketFingerprints, bucketDeterministic, bucketHistory, bucketMetadata, bucketEvents}
+var allBuckets = [][]byte{bucketSchema, bucketTokens, bucketFingerprints, bucketFingerprintLog, bucketDeterministic, bucketHistory, bucketMetadata, bucketEvents}
 
 // BoltOptions configures OpenBoltStore. A nil *BoltOptions means defaults.
 type BoltOptions struct {
 	// LockTimeout is how long to wait for another process to release the
 	// file; zero means DefaultLockTimeout.
 	LockTimeout time.Duration
+
+	// FingerprintMergeAfter is how many new fingerprint entries the store
+	// appends to its log before it merges them into the sorted index; zero
+	// means DefaultFingerprintMergeAfter. Larger values make the merges
+	// cheaper per entry and cost about 40 bytes of memory per entry.
+	FingerprintMergeAfter int
 }
+
+// maxFingerprintMergeAfter bounds BoltOptions.FingerprintMergeAfter, so that
+// the log a merge reads stays a few hundred MiB at most.
+const maxFingerprintMergeAfter = 1 << 24
 
 // BoltStore is the Store kept in one bbolt file. Creates and Updates from
 // concurrent goroutines share commits through a commit loop; every write is
-// on disk (fsync) before the method returns.
+// on disk (fsync) before the method returns. New fingerprint index entries
+// are appended to a log, which a background goroutine merges into the sorted
+// index every BoltOptions.FingerprintMergeAfter entries.
 type BoltStore struct {
 	db      *bolt.DB
 	path    string
@@ -63,6 +77,10 @@ type BoltStore struct {
 
 	reopenAfter int // page allocations after which writes reopen the file
 	reopens     int // times the file was reopened, for tests
+
+	recent     *recentIndex
+	mergeAfter int
+	merge      mergeState
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -76,8 +94,17 @@ var _ Store = (*BoltStore)(nil)
 // ErrInvalid, ErrVersionMismatch or ErrChecksum.
 func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	timeout := DefaultLockTimeout
-	if opts != nil && opts.LockTimeout > 0 {
-		timeout = opts.LockTimeout
+	mergeAfter := DefaultFingerprintMergeAfter
+	if opts != nil {
+		if opts.LockTimeout > 0 {
+			timeout = opts.LockTimeout
+		}
+		if opts.FingerprintMergeAfter < 0 || opts.FingerprintMergeAfter > maxFingerprintMergeAfter {
+			return nil, fmt.Errorf("tokenvault: BoltOptions.FingerprintMergeAfter is %d, want 0 (the default) to %d", opts.FingerprintMergeAfter, maxFingerprintMergeAfter)
+		}
+		if opts.FingerprintMergeAfter > 0 {
+			mergeAfter = opts.FingerprintMergeAfter
+		}
 	}
 
 	db, err := openBolt(path, timeout)
@@ -85,7 +112,22 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 		return nil, err
 	}
 	guard := &damageGuard{}
-	return &BoltStore{db: db, path: path, timeout: timeout, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages}, nil
+	var recent *recentIndex
+	err = guard.run(func() error {
+		var err error
+		recent, err = loadRecentIndex(db)
+		return err
+	})
+	if err != nil {
+		if !errors.Is(err, errDamaged) {
+			db.Close()
+		}
+		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
+	}
+	return &BoltStore{
+		db: db, path: path, timeout: timeout, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages,
+		recent: recent, mergeAfter: mergeAfter, merge: mergeState{passSize: mergePass},
+	}, nil
 }
 
 // openBolt opens the bbolt file at path and checks or creates its schema.
@@ -122,7 +164,14 @@ func initSchema(tx *bolt.Tx) error {
 		if len(v) != 4 {
 			return fmt.Errorf("%w: schema version entry is missing", ErrNotVault)
 		}
-		if got := binary.BigEndian.Uint32(v); got != boltSchemaVersion {
+		got := binary.BigEndian.Uint32(v)
+		if got == 1 {
+			if err := upgradeSchema1(tx); err != nil {
+				return err
+			}
+			got = boltSchemaVersion
+		}
+		if got != boltSchemaVersion {
 			return fmt.Errorf("%w: the file has schema version %d, this build reads version %d", ErrSchemaVersion, got, boltSchemaVersion)
 		}
 		for _, name := range allBuckets {
@@ -146,12 +195,30 @@ func initSchema(tx *bolt.Tx) error {
 	return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, boltSchemaVersion))
 }
 
+// upgradeSchema1 adds the fingerprint log to a file of schema version 1. Its
+// fingerprint index needs no change. Builds that read version 1 then reject
+// the file, because they would neither read the log nor remove entries from
+// it.
+func upgradeSchema1(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketFingerprintLog); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, boltSchemaVersion))
+}
+
 // Path returns the file the store was opened from.
 func (s *BoltStore) Path() string { return s.path }
 
-// Close waits for the writes in flight, then closes the bbolt file. Later
-// calls return the first call's result.
+// Close waits for the writes in flight, then closes the bbolt file. A merge
+// of the fingerprint log stops at its next transaction; the log keeps what it
+// did not merge. Later calls return the first call's result.
 func (s *BoltStore) Close() error {
+	err := s.closeFile()
+	s.merge.wait()
+	return err
+}
+
+func (s *BoltStore) closeFile() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -229,7 +296,7 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 		return err
 	}
 	unlock()
-	if err := checkTokenSize(rec.Token); err != nil {
+	if err := checkRecordSizes(rec); err != nil {
 		return err
 	}
 
@@ -238,7 +305,7 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 		if err := createConflict(tx, rec); err != nil {
 			return noWrite(err)
 		}
-		return putRecord(tx, rec, value)
+		return s.putRecord(tx, rec, value)
 	})
 }
 
@@ -256,11 +323,11 @@ func createConflict(tx *bolt.Tx, rec *Record) error {
 
 // putRecord writes a new record, encoded as value, with its index entries and
 // its event. The caller has checked createConflict.
-func putRecord(tx *bolt.Tx, rec *Record, value []byte) error {
+func (s *BoltStore) putRecord(tx *bolt.Tx, rec *Record, value []byte) error {
 	if err := tx.Bucket(bucketTokens).Put([]byte(rec.Token), value); err != nil {
 		return err
 	}
-	if err := putIndexes(tx, rec); err != nil {
+	if err := s.putIndexes(tx, rec); err != nil {
 		return err
 	}
 	event := CreatedEvent(rec)
@@ -304,12 +371,14 @@ func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Even
 	return events, nil
 }
 
-// write runs fn through the commit loop, or returns ErrStoreClosed.
+// write runs fn through the commit loop, or returns ErrStoreClosed. It then
+// reopens the file or starts a merge of the fingerprint log if either is due.
 func (s *BoltStore) write(fn func(tx *bolt.Tx) error) error {
 	grown, err := s.submit(fn)
 	if grown {
 		s.reopen()
 	}
+	s.maybeMerge()
 	return err
 }
 
@@ -369,13 +438,16 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 			return noWrite(nil)
 		}
 
+		if err := checkFingerprintSize(rec.Fingerprint); err != nil {
+			return noWrite(err)
+		}
 		rec.Token = token
 		rec.Revision = old.Revision + 1
 		change.Revision = rec.Revision
 		if deterministicKeyTaken(tx, old, rec) {
 			return noWrite(ErrDeterministicKeyExists)
 		}
-		if err := replaceIndexes(tx, old, rec); err != nil {
+		if err := s.replaceIndexes(tx, old, rec); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketTokens).Put([]byte(token), encodeRecord(rec)); err != nil {
@@ -406,11 +478,11 @@ func deterministicKeyTaken(tx *bolt.Tx, old, rec *Record) bool {
 	return tx.Bucket(bucketDeterministic).Get(rec.DeterministicKey) != nil
 }
 
-// putIndexes adds the index entries of rec. The caller has checked that its
-// deterministic key is free.
-func putIndexes(tx *bolt.Tx, rec *Record) error {
+// putIndexes adds the index entries of rec, its fingerprint to the log. The
+// caller has checked that its deterministic key is free.
+func (s *BoltStore) putIndexes(tx *bolt.Tx, rec *Record) error {
 	if len(rec.Fingerprint) > 0 {
-		if err := tx.Bucket(bucketFingerprints).Put(fingerprintKey(rec.Fingerprint, rec.Token), nil); err != nil {
+		if err := s.logFingerprint(tx, rec.Fingerprint, rec.Token); err != nil {
 			return err
 		}
 	}
@@ -422,9 +494,9 @@ func putIndexes(tx *bolt.Tx, rec *Record) error {
 
 // replaceIndexes moves the index entries of old to those of rec. The caller
 // has checked that rec's deterministic key is free.
-func replaceIndexes(tx *bolt.Tx, old, rec *Record) error {
+func (s *BoltStore) replaceIndexes(tx *bolt.Tx, old, rec *Record) error {
 	if !bytes.Equal(old.Fingerprint, rec.Fingerprint) && len(old.Fingerprint) > 0 {
-		if err := tx.Bucket(bucketFingerprints).Delete(fingerprintKey(old.Fingerprint, old.Token)); err != nil {
+		if err := s.deleteFingerprint(tx, old.Fingerprint, old.Token); err != nil {
 			return err
 		}
 	}
@@ -433,7 +505,7 @@ func replaceIndexes(tx *bolt.Tx, old, rec *Record) error {
 			return err
 		}
 	}
-	return putIndexes(tx, rec)
+	return s.putIndexes(tx, rec)
 }
 
 func (s *BoltStore) History(ctx context.Context, token string) (*Record, []Change, error) {
@@ -477,22 +549,6 @@ func (s *BoltStore) FindByDeterministicKey(ctx context.Context, key []byte) (*Re
 		return err
 	})
 	return rec, err
-}
-
-func (s *BoltStore) FindByFingerprint(ctx context.Context, fingerprint []byte) ([]string, error) {
-	tokens := []string{}
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		// An empty prefix would match every entry of the index.
-		if len(fingerprint) == 0 {
-			return nil
-		}
-		c := tx.Bucket(bucketFingerprints).Cursor()
-		for k, _ := c.Seek(fingerprint); k != nil && bytes.HasPrefix(k, fingerprint); k, _ = c.Next() {
-			tokens = append(tokens, string(k[len(fingerprint):]))
-		}
-		return nil
-	})
-	return tokens, err
 }
 
 func (s *BoltStore) Scan(ctx context.Context, after string, limit int) ([]*Record, error) {

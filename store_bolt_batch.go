@@ -23,7 +23,7 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 	errs := make([]error, len(recs))
 	values := make([][]byte, len(recs))
 	for i, rec := range recs {
-		if errs[i] = checkTokenSize(rec.Token); errs[i] == nil {
+		if errs[i] = checkRecordSizes(rec); errs[i] == nil {
 			values[i] = encodeRecord(rec)
 		}
 	}
@@ -41,7 +41,7 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 			if errs[i] = createConflict(tx, rec); errs[i] != nil {
 				continue
 			}
-			if err := putRecord(tx, rec, values[i]); err != nil {
+			if err := s.putRecord(tx, rec, values[i]); err != nil {
 				return err
 			}
 			wrote = true

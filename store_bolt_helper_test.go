@@ -20,7 +20,13 @@ import (
 // runs bbolt's consistency check on the file.
 func openTestBolt(t *testing.T, path string) *tokenvault.BoltStore {
 	t.Helper()
-	s, err := tokenvault.OpenBoltStore(path, nil)
+	return openTestBoltWith(t, path, nil)
+}
+
+// openTestBoltWith is openTestBolt with options.
+func openTestBoltWith(t *testing.T, path string, opts *tokenvault.BoltOptions) *tokenvault.BoltStore {
+	t.Helper()
+	s, err := tokenvault.OpenBoltStore(path, opts)
 	if err != nil {
 		t.Fatalf("OpenBoltStore(%q) err = %v, want nil", path, err)
 	}

@@ -33,6 +33,15 @@ func TestBoltStore(t *testing.T) {
 	})
 }
 
+// TestBoltStoreMerging runs the conformance kit on a store that merges its
+// fingerprint log after every new entry, so that merges run beside every
+// rule's calls.
+func TestBoltStoreMerging(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) tokenvault.Store {
+		return openTestBoltWith(t, filepath.Join(t.TempDir(), "vault.db"), &tokenvault.BoltOptions{FingerprintMergeAfter: 1})
+	})
+}
+
 // A second open of a file that is in use must fail with ErrLocked after the
 // lock timeout. bbolt's flock conflicts between two opens in one process as
 // well as between processes.
@@ -618,10 +627,10 @@ func TestBoltSchemaVersion(t *testing.T) {
 		t.Errorf("OpenBoltStore(%q) changed a file that it rejected", path)
 	}
 
-	rawBolt(t, path, putSchemaVersion(1))
+	rawBolt(t, path, putSchemaVersion(2))
 	s := openTestBolt(t, path)
 	if _, err := s.Get(t.Context(), token); err != nil {
-		t.Errorf("Get(%q) after restoring schema version 1 err = %v, want nil", token, err)
+		t.Errorf("Get(%q) after restoring schema version 2 err = %v, want nil", token, err)
 	}
 }
 

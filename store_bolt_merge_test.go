@@ -1,0 +1,351 @@
+package tokenvault
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
+)
+
+// mergeTestFingerprint returns the fingerprint of group g.
+func mergeTestFingerprint(g string) []byte {
+	sum := sha256.Sum256([]byte(g))
+	return sum[:]
+}
+
+// mergeTestRecord returns record i. Records share fingerprints in groups of
+// three, so that a lost or duplicated entry changes a lookup's count.
+func mergeTestRecord(i int) *Record {
+	return &Record{
+		Token:       fmt.Sprintf("tok_%08d", i),
+		State:       StateActive,
+		Metadata:    Metadata{Kind: KindData, Format: FormatOpaque},
+		KeyID:       "0123456789abcdef",
+		Ciphertext:  []byte("gAAAAA"),
+		Fingerprint: mergeTestFingerprint(fmt.Sprint(i / 3)),
+	}
+}
+
+// waitMerge waits until no merge of s runs.
+func waitMerge(t *testing.T, s *BoltStore) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for s.merge.running.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("a merge of the fingerprint log still runs after 30s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// wantLookups fails the test unless FindByFingerprint returns exactly want,
+// a map from fingerprint to tokens.
+func wantLookups(t *testing.T, s *BoltStore, want map[string][]string) {
+	t.Helper()
+	for _, fp := range slices.Sorted(maps.Keys(want)) {
+		got, err := s.FindByFingerprint(t.Context(), []byte(fp))
+		if err != nil {
+			t.Fatalf("FindByFingerprint err = %v", err)
+		}
+		w := slices.Sorted(slices.Values(want[fp]))
+		if diff := cmp.Diff(w, got); diff != "" {
+			t.Errorf("FindByFingerprint(%x) mismatch (-want +got):\n%s", fp[:4], diff)
+		}
+	}
+}
+
+// logEntries returns the number of entries in the fingerprint log of s.
+func logEntries(t *testing.T, s *BoltStore) int {
+	t.Helper()
+	n := 0
+	err := s.view(t.Context(), func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketFingerprintLog).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestFingerprintMerge creates, closes and moves records from several
+// goroutines while the store merges its fingerprint log every 50 entries, in
+// passes of 16.
+// Readers check throughout that a lookup lists every record created before it
+// and no record whose fingerprint was removed before it. The final lookups
+// must match the records exactly, before and after reopening the file.
+func TestFingerprintMerge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := OpenBoltStore(path, &BoltOptions{FingerprintMergeAfter: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.merge.passSize = 16 // about four passes over the log per merge
+	ctx := context.Background()
+
+	const writers, records = 8, 3000
+	var (
+		next    atomic.Int64
+		created sync.Map // token -> fingerprint, for stable records once created
+		removed sync.Map // token -> fingerprint it no longer has
+		stop    = make(chan struct{})
+		readers sync.WaitGroup
+		checks  atomic.Int64
+	)
+	for range 2 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				checkLookups(t, s, &created, &removed, &checks)
+			}
+		})
+	}
+
+	var writes sync.WaitGroup
+	for range writers {
+		writes.Go(func() {
+			for i := int(next.Add(1)); i <= records; i = int(next.Add(1)) {
+				rec := mergeTestRecord(i)
+				if err := s.Create(ctx, rec); err != nil {
+					t.Errorf("Create(%d) err = %v", i, err)
+					return
+				}
+				switch {
+				case i%7 == 0:
+					mergeTestChange(t, s, rec, nil, &removed)
+				case i%11 == 0:
+					mergeTestChange(t, s, rec, mergeTestFingerprint(fmt.Sprint("moved ", i)), &removed)
+				default:
+					created.Store(rec.Token, string(rec.Fingerprint))
+				}
+			}
+		})
+	}
+	writes.Wait()
+	close(stop)
+	readers.Wait()
+	waitMerge(t, s)
+
+	if n := s.merge.merges.Load(); n < 10 {
+		t.Errorf("%d merges of the fingerprint log ran, want at least 10", n)
+	}
+	if checks.Load() == 0 {
+		t.Error("no lookup ran beside the writes")
+	}
+	want := make(map[string][]string)
+	for i := 1; i <= records; i++ {
+		rec := mergeTestRecord(i)
+		switch {
+		case i%7 == 0:
+			want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], []string{}...)
+		case i%11 == 0:
+			moved := string(mergeTestFingerprint(fmt.Sprint("moved ", i)))
+			want[moved] = append(want[moved], rec.Token)
+		default:
+			want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], rec.Token)
+		}
+	}
+	wantLookups(t, s, want)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The log still holds the entries of the last, unmerged stretch: a
+	// reopened store must find them.
+	s, err = OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLookups(t, s, want)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = OpenBoltStore(path, &BoltOptions{FingerprintMergeAfter: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetMetadata(ctx, "x", []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	last := mergeTestRecord(records + 1)
+	if err := s.Create(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	want[string(last.Fingerprint)] = append(want[string(last.Fingerprint)], last.Token)
+	waitMerge(t, s)
+	if n := logEntries(t, s); n != 0 {
+		t.Errorf("fingerprint log contains %d entries after a merge with no writes beside it, want 0", n)
+	}
+	wantLookups(t, s, want)
+}
+
+// mergeTestChange sets the fingerprint of rec to fp, or clears it with the
+// token's close, and then lists the old one as removed.
+func mergeTestChange(t *testing.T, s *BoltStore, rec *Record, fp []byte, removed *sync.Map) {
+	_, err := s.Update(context.Background(), rec.Token, func(r *Record) (*Change, error) {
+		r.Fingerprint = fp
+		if fp == nil {
+			r.State, r.Ciphertext = StateClosed, nil
+		}
+		return &Change{Type: EventClosed, From: StateActive, To: r.State, Time: time.Unix(1, 0)}, nil
+	})
+	if err != nil {
+		t.Errorf("Update(%s) err = %v", rec.Token, err)
+		return
+	}
+	removed.Store(rec.Token, string(rec.Fingerprint))
+}
+
+// checkLookups looks up one record created and one record changed before the
+// call, chosen at random.
+func checkLookups(t *testing.T, s *BoltStore, created, removed *sync.Map, checks *atomic.Int64) {
+	var tokens []string
+	var fps []string
+	created.Range(func(k, v any) bool {
+		tokens, fps = append(tokens, k.(string)), append(fps, v.(string))
+		return len(tokens) < 1+rand.IntN(64)
+	})
+	var gone, goneFP string
+	removed.Range(func(k, v any) bool {
+		gone, goneFP = k.(string), v.(string)
+		return rand.IntN(8) != 0
+	})
+
+	if len(tokens) > 0 {
+		i := len(tokens) - 1
+		got, err := s.FindByFingerprint(context.Background(), []byte(fps[i]))
+		if err != nil || !slices.Contains(got, tokens[i]) {
+			t.Errorf("FindByFingerprint = %q, %v, want it to list %s, created before the lookup", got, err, tokens[i])
+		}
+		checks.Add(1)
+	}
+	if gone != "" {
+		got, err := s.FindByFingerprint(context.Background(), []byte(goneFP))
+		if err != nil || slices.Contains(got, gone) {
+			t.Errorf("FindByFingerprint = %q, %v, want it not to list %s, whose fingerprint changed before the lookup", got, err, gone)
+		}
+		checks.Add(1)
+	}
+}
+
+// TestBoltSchemaUpgrade opens a file of schema version 1, whose fingerprint
+// index is only the sorted bucket, and checks that its lookups still work,
+// that it is now version 2 and that new records use the log.
+func TestBoltSchemaUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	want := make(map[string][]string)
+	for i := range 30 {
+		rec := mergeTestRecord(i)
+		if err := s.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], rec.Token)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketFingerprintLog).ForEach(func(_, v []byte) error {
+			return tx.Bucket(bucketFingerprints).Put(v, nil)
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketFingerprintLog); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, 1))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatalf("OpenBoltStore of schema version 1 err = %v, want nil", err)
+	}
+	defer s.Close()
+	wantLookups(t, s, want)
+	rec := mergeTestRecord(30)
+	if err := s.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], rec.Token)
+	wantLookups(t, s, want)
+	if n := logEntries(t, s); n != 1 {
+		t.Errorf("fingerprint log contains %d entries after one Create, want 1", n)
+	}
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if v := binary.BigEndian.Uint32(tx.Bucket(bucketSchema).Get(keySchemaVersion)); v != boltSchemaVersion {
+			t.Errorf("schema version after the upgrade = %d, want %d", v, boltSchemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// OpenBoltStore must reject a merge threshold outside its range, naming it.
+func TestBoltMergeAfterOption(t *testing.T) {
+	for _, n := range []int{-1, maxFingerprintMergeAfter + 1} {
+		_, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), &BoltOptions{FingerprintMergeAfter: n})
+		if err == nil || !containsAll(err.Error(), "FingerprintMergeAfter", fmt.Sprint(n)) {
+			t.Errorf("OpenBoltStore with FingerprintMergeAfter %d err = %v, want an error naming the option and the value", n, err)
+		}
+	}
+}
+
+// A BoltStore keeps fingerprints of 32 bytes only, the size the vault makes.
+func TestBoltFingerprintSize(t *testing.T) {
+	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := mergeTestRecord(1)
+	rec.Fingerprint = rec.Fingerprint[:31]
+	if err := s.Create(t.Context(), rec); err == nil || !containsAll(err.Error(), "fingerprint", "31") {
+		t.Errorf("Create with a 31-byte fingerprint err = %v, want an error naming its size", err)
+	}
+}
+
+func containsAll(s string, words ...string) bool {
+	for _, w := range words {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}

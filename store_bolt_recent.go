@@ -1,0 +1,102 @@
+package tokenvault
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+)
+
+// The fingerprint index of a bbolt file has two parts. New entries are
+// appended to a log bucket, under increasing sequence numbers, because a
+// fingerprint is a random key: putting it straight into the sorted index
+// would rewrite a scattered page per record at every commit. When the log
+// contains enough entries, a merge sorts them and puts them into the sorted
+// bucket in a few large transactions, each over one range of fingerprints,
+// and then deletes them from the log. FindByFingerprint reads both parts; for
+// the log it asks recentIndex, kept in memory, which sequence numbers may
+// contain a fingerprint.
+
+// DefaultFingerprintMergeAfter is how many log entries start a merge of the
+// fingerprint log into the sorted index when BoltOptions leaves it zero.
+const DefaultFingerprintMergeAfter = 1 << 18
+
+// recentIndex maps the first eight bytes of a fingerprint to the sequence
+// numbers of the log entries that may contain it. It may list numbers of entries
+// that were rolled back, deleted or reused for another fingerprint, so a
+// reader checks each entry it finds in its own transaction. It never misses an
+// entry of the log: writers add a number before their commit and remove it
+// only after a merge has committed its entry to the sorted index.
+//
+// Readers of the log hold mu shared for their whole read transaction, and the
+// merge removes numbers with mu held exclusively, so a reader whose snapshot
+// is older than the merge still finds the entries in the log.
+type recentIndex struct {
+	mu      sync.RWMutex
+	heads   map[uint64]int32 // fingerprint prefix -> newest entry in entries
+	entries []recentEntry
+	size    atomic.Int64 // len(entries), read without mu
+}
+
+type recentEntry struct {
+	prefix uint64
+	seq    uint64
+	next   int32 // older entry of the same prefix, or -1
+}
+
+func newRecentIndex() *recentIndex {
+	return &recentIndex{heads: make(map[uint64]int32)}
+}
+
+func fingerprintPrefix(fingerprint []byte) uint64 {
+	var b [8]byte
+	copy(b[:], fingerprint)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// add records that log entry seq may contain fingerprint.
+func (r *recentIndex) add(fingerprint []byte, seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addLocked(fingerprintPrefix(fingerprint), seq)
+}
+
+func (r *recentIndex) addLocked(prefix, seq uint64) {
+	next, ok := r.heads[prefix]
+	if !ok {
+		next = -1
+	}
+	r.heads[prefix] = int32(len(r.entries))
+	r.entries = append(r.entries, recentEntry{prefix: prefix, seq: seq, next: next})
+	r.size.Store(int64(len(r.entries)))
+}
+
+// seqs appends to dst the log entries that may contain fingerprint, newest
+// first. The caller holds mu shared.
+func (r *recentIndex) seqs(dst []uint64, fingerprint []byte) []uint64 {
+	i, ok := r.heads[fingerprintPrefix(fingerprint)]
+	for ok && i >= 0 {
+		dst = append(dst, r.entries[i].seq)
+		i = r.entries[i].next
+	}
+	return dst
+}
+
+// len returns the number of sequence numbers listed, including stale ones.
+func (r *recentIndex) len() int { return int(r.size.Load()) }
+
+// dropThrough removes every sequence number up to last, after a merge has
+// committed those entries to the sorted index and deleted them from the log.
+func (r *recentIndex) dropThrough(last uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	old := r.entries
+	r.heads = make(map[uint64]int32)
+	r.entries = nil
+	r.size.Store(0)
+	for _, e := range old {
+		if e.seq > last {
+			r.addLocked(e.prefix, e.seq)
+		}
+	}
+}
