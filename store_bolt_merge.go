@@ -16,8 +16,8 @@ import (
 // transaction rewrites only the pages of one range of the index, and other
 // writes commit between chunks. bbolt takes a buffer from a sync.Pool for
 // each page a transaction writes, which keeps it until garbage collection,
-// so the chunk size also bounds that memory: about 2,048 leaves, 8 MiB.
-const mergeChunk = 2048
+// so the chunk size also bounds that memory: about 1,024 leaves, 4 MiB.
+const mergeChunk = 1024
 
 // mergeState runs at most one merge of the fingerprint log at a time, in its
 // own goroutine.
@@ -107,7 +107,7 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 }
 
 // mergePass is about how many log entries a merge holds in memory at once.
-const mergePass = 1 << 16
+const mergePass = 1 << 15
 
 // logPass returns the range, of passes equal ranges, of the fingerprint in
 // log entry v.

@@ -86,17 +86,30 @@ func (r *recentIndex) len() int { return int(r.size.Load()) }
 
 // dropThrough removes every sequence number up to last, after a merge has
 // committed those entries to the sorted index and deleted them from the log.
+// It reuses the memory of the entries and the map, so that a merge does not
+// need a second copy of the index.
 func (r *recentIndex) dropThrough(last uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
-	old := r.entries
-	r.heads = make(map[uint64]int32)
-	r.entries = nil
-	r.size.Store(0)
-	for _, e := range old {
+	n := 0
+	for _, e := range r.entries {
 		if e.seq > last {
-			r.addLocked(e.prefix, e.seq)
+			r.entries[n] = e
+			n++
 		}
 	}
+	r.entries = r.entries[:n]
+
+	clear(r.heads)
+	for i := range r.entries {
+		e := &r.entries[i]
+		next, ok := r.heads[e.prefix]
+		if !ok {
+			next = -1
+		}
+		e.next = next
+		r.heads[e.prefix] = int32(i)
+	}
+	r.size.Store(int64(n))
 }
