@@ -47,7 +47,7 @@ type BoltOptions struct {
 	// FingerprintMergeAfter is how many new fingerprint entries the store
 	// appends to its log before it merges them into the sorted index; zero
 	// means DefaultFingerprintMergeAfter. Larger values make the merges
-	// cheaper per entry and cost about 40 bytes of memory per entry.
+	// cheaper per entry and cost about 64 bytes of memory per entry.
 	FingerprintMergeAfter int
 }
 
@@ -478,11 +478,11 @@ func deterministicKeyTaken(tx *bolt.Tx, old, rec *Record) bool {
 	return tx.Bucket(bucketDeterministic).Get(rec.DeterministicKey) != nil
 }
 
-// putIndexes adds the index entries of rec, its fingerprint to the log. The
-// caller has checked that its deterministic key is free.
+// putIndexes adds the index entries of a new record: its fingerprint to the
+// log. The caller has checked that its deterministic key is free.
 func (s *BoltStore) putIndexes(tx *bolt.Tx, rec *Record) error {
 	if len(rec.Fingerprint) > 0 {
-		if err := s.logFingerprint(tx, rec.Fingerprint, rec.Token); err != nil {
+		if err := s.logFingerprint(tx, rec.Fingerprint, logAdd, rec.Token); err != nil {
 			return err
 		}
 	}
@@ -492,20 +492,34 @@ func (s *BoltStore) putIndexes(tx *bolt.Tx, rec *Record) error {
 	return nil
 }
 
-// replaceIndexes moves the index entries of old to those of rec. The caller
-// has checked that rec's deterministic key is free.
+// replaceIndexes moves the index entries of old to those of rec, where they
+// differ. The caller has checked that rec's deterministic key is free.
 func (s *BoltStore) replaceIndexes(tx *bolt.Tx, old, rec *Record) error {
-	if !bytes.Equal(old.Fingerprint, rec.Fingerprint) && len(old.Fingerprint) > 0 {
-		if err := s.deleteFingerprint(tx, old.Fingerprint, old.Token); err != nil {
-			return err
+	if !bytes.Equal(old.Fingerprint, rec.Fingerprint) {
+		if len(old.Fingerprint) > 0 {
+			if err := s.logFingerprint(tx, old.Fingerprint, logRemove, old.Token); err != nil {
+				return err
+			}
+		}
+		if len(rec.Fingerprint) > 0 {
+			if err := s.logFingerprint(tx, rec.Fingerprint, logAdd, rec.Token); err != nil {
+				return err
+			}
 		}
 	}
-	if !bytes.Equal(old.DeterministicKey, rec.DeterministicKey) && len(old.DeterministicKey) > 0 {
-		if err := tx.Bucket(bucketDeterministic).Delete(old.DeterministicKey); err != nil {
-			return err
+
+	if !bytes.Equal(old.DeterministicKey, rec.DeterministicKey) {
+		deterministic := tx.Bucket(bucketDeterministic)
+		if len(old.DeterministicKey) > 0 {
+			if err := deterministic.Delete(old.DeterministicKey); err != nil {
+				return err
+			}
+		}
+		if len(rec.DeterministicKey) > 0 {
+			return deterministic.Put(rec.DeterministicKey, []byte(rec.Token))
 		}
 	}
-	return s.putIndexes(tx, rec)
+	return nil
 }
 
 func (s *BoltStore) History(ctx context.Context, token string) (*Record, []Change, error) {

@@ -10,13 +10,42 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// fingerprintSize is the size of Record.Fingerprint that the bbolt store
+// relies on to split an index entry into fingerprint and token.
+const fingerprintSize = 32
+
+// Operations of a fingerprint log entry, whose value is the fingerprint, one
+// of these bytes, and the token.
+const (
+	logAdd    byte = 1
+	logRemove byte = 2
+)
+
+// logOp is a decoded fingerprint log entry.
+type logOp struct {
+	seq   uint64
+	op    byte
+	key   []byte // fingerprint || token, the key of the sorted index
+	token string
+}
+
+// decodeLogEntry decodes the log entry under k with value v.
+func decodeLogEntry(k, v []byte) (logOp, error) {
+	if len(k) != 8 || len(v) <= fingerprintSize+1 || (v[fingerprintSize] != logAdd && v[fingerprintSize] != logRemove) {
+		return logOp{}, fmt.Errorf("fingerprint log entry has a key of length %d and a value of length %d: %w", len(k), len(v), ErrIntegrity)
+	}
+	key := make([]byte, 0, len(v)-1)
+	key = append(append(key, v[:fingerprintSize]...), v[fingerprintSize+1:]...)
+	return logOp{seq: binary.BigEndian.Uint64(k), op: v[fingerprintSize], key: key, token: string(v[fingerprintSize+1:])}, nil
+}
+
 // loadRecentIndex lists the entries of the fingerprint log of db.
 func loadRecentIndex(db *bolt.DB) (*recentIndex, error) {
 	r := newRecentIndex()
 	err := db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFingerprintLog).ForEach(func(k, v []byte) error {
-			if len(k) != 8 || len(v) <= fingerprintSize {
-				return fmt.Errorf("fingerprint log entry has a key of length %d and a value of length %d: %w", len(k), len(v), ErrIntegrity)
+			if _, err := decodeLogEntry(k, v); err != nil {
+				return err
 			}
 			r.addLocked(fingerprintPrefix(v), binary.BigEndian.Uint64(k))
 			return nil
@@ -28,10 +57,6 @@ func loadRecentIndex(db *bolt.DB) (*recentIndex, error) {
 	return r, nil
 }
 
-// fingerprintSize is the size of Record.Fingerprint that the bbolt store
-// relies on to split an index entry into fingerprint and token.
-const fingerprintSize = 32
-
 // checkFingerprintSize returns an error unless fingerprint is empty or
 // fingerprintSize bytes.
 func checkFingerprintSize(fingerprint []byte) error {
@@ -41,42 +66,30 @@ func checkFingerprintSize(fingerprint []byte) error {
 	return nil
 }
 
-// logFingerprint appends the index entry of token under fingerprint to the
-// log, and lists it before tx commits.
-func (s *BoltStore) logFingerprint(tx *bolt.Tx, fingerprint []byte, token string) error {
+// checkRecordSizes returns an error if the token or fingerprint of a new
+// record has a size the bbolt store cannot keep.
+func checkRecordSizes(rec *Record) error {
+	if err := checkTokenSize(rec.Token); err != nil {
+		return err
+	}
+	return checkFingerprintSize(rec.Fingerprint)
+}
+
+// logFingerprint appends an entry that adds or removes token under
+// fingerprint, and lists it before tx commits.
+func (s *BoltStore) logFingerprint(tx *bolt.Tx, fingerprint []byte, op byte, token string) error {
 	log := tx.Bucket(bucketFingerprintLog)
 	seq, err := log.NextSequence()
 	if err != nil {
 		return err
 	}
-	if err := log.Put(binary.BigEndian.AppendUint64(nil, seq), fingerprintKey(fingerprint, token)); err != nil {
+
+	v := make([]byte, 0, len(fingerprint)+1+len(token))
+	v = append(append(append(v, fingerprint...), op), token...)
+	if err := log.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
 		return err
 	}
 	s.recent.add(fingerprint, seq)
-	return nil
-}
-
-// deleteFingerprint deletes the index entry of token under fingerprint from
-// the sorted index and from the log, wherever it is.
-func (s *BoltStore) deleteFingerprint(tx *bolt.Tx, fingerprint []byte, token string) error {
-	key := fingerprintKey(fingerprint, token)
-	if err := tx.Bucket(bucketFingerprints).Delete(key); err != nil {
-		return err
-	}
-
-	s.recent.mu.RLock()
-	seqs := s.recent.seqs(nil, fingerprint)
-	s.recent.mu.RUnlock()
-
-	log := tx.Bucket(bucketFingerprintLog)
-	for _, seq := range seqs {
-		k := binary.BigEndian.AppendUint64(nil, seq)
-		if bytes.Equal(log.Get(k), key) {
-			if err := log.Delete(k); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
 }
 
@@ -88,48 +101,65 @@ func (s *BoltStore) FindByFingerprint(ctx context.Context, fingerprint []byte) (
 	}
 	defer unlock()
 
-	tokens := []string{}
 	// An empty prefix would match every entry of the index.
 	if len(fingerprint) == 0 {
-		return tokens, nil
+		return []string{}, nil
+	}
+	if err := checkFingerprintSize(fingerprint); err != nil {
+		return nil, err
 	}
 
-	// The recent index is held from before the transaction starts, so
-	// that no merge can drop an entry that this snapshot has only in the
-	// log.
-	s.recent.mu.RLock()
-	defer s.recent.mu.RUnlock()
+	// dropMu is held from before the transaction starts, so that no merge
+	// can forget an entry that this snapshot has only in the log.
+	s.recent.dropMu.RLock()
+	defer s.recent.dropMu.RUnlock()
+	live := make(map[string]bool)
 	err = storeError(s.guard.run(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketFingerprints).Cursor()
 			for k, _ := c.Seek(fingerprint); k != nil && bytes.HasPrefix(k, fingerprint); k, _ = c.Next() {
-				tokens = append(tokens, string(k[len(fingerprint):]))
+				live[string(k[len(fingerprint):])] = true
 			}
-
-			log := tx.Bucket(bucketFingerprintLog)
-			for _, seq := range s.recent.seqs(nil, fingerprint) {
-				v := log.Get(binary.BigEndian.AppendUint64(nil, seq))
-				if len(v) > len(fingerprint) && bytes.HasPrefix(v, fingerprint) {
-					tokens = append(tokens, string(v[len(fingerprint):]))
-				}
+			ops, err := s.logOps(tx, fingerprint)
+			for _, op := range ops {
+				live[op.token] = op.op == logAdd
 			}
-			return nil
+			return err
 		})
 	}))
 	if err != nil {
 		return nil, err
 	}
 
-	// An entry is in both parts while a merge runs.
+	tokens := []string{}
+	for token, ok := range live {
+		if ok {
+			tokens = append(tokens, token)
+		}
+	}
 	slices.Sort(tokens)
-	return slices.Compact(tokens), nil
+	return tokens, nil
 }
 
-// checkRecordSizes returns an error if the token or fingerprint of a new
-// record has a size the bbolt store cannot keep.
-func checkRecordSizes(rec *Record) error {
-	if err := checkTokenSize(rec.Token); err != nil {
-		return err
+// logOps returns the log entries of fingerprint in tx, oldest first.
+func (s *BoltStore) logOps(tx *bolt.Tx, fingerprint []byte) ([]logOp, error) {
+	seqs := s.recent.seqs(fingerprint)
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+
+	log := tx.Bucket(bucketFingerprintLog)
+	var ops []logOp
+	for _, seq := range seqs {
+		k := binary.BigEndian.AppendUint64(nil, seq)
+		v := log.Get(k)
+		if v == nil || !bytes.HasPrefix(v, fingerprint) {
+			continue // rolled back, merged, or another fingerprint's
+		}
+		op, err := decodeLogEntry(k, v)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
 	}
-	return checkFingerprintSize(rec.Fingerprint)
+	return ops, nil
 }

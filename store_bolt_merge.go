@@ -2,6 +2,7 @@ package tokenvault
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"slices"
@@ -62,43 +63,45 @@ func (s *BoltStore) maybeMerge() {
 	}()
 }
 
-// logEntry is an entry of the fingerprint log read by a merge.
-type logEntry struct {
-	seq uint64
-	key []byte // fingerprint || token
-}
-
-// mergeFingerprints moves the entries of the fingerprint log into the sorted
-// index. It stops at the first error, which leaves every entry in the log or
-// in both parts, so the merge that the next write starts repeats the work.
+// mergeFingerprints applies the entries of the fingerprint log to the sorted
+// index, and then deletes them from the log. It stops at the first error,
+// which leaves every entry in the log, so the merge that the next write
+// starts repeats the work.
+//
+// To bound its memory, it reads the log's sequence numbers once, and then
+// the entries of one range of fingerprints at a time, about passSize of
+// them.
 //
 // NOTE: the error itself is dropped, because a store has no logger. A merge
 // that keeps failing shows as a log that keeps growing, and the writes beside
 // it usually fail with the same cause.
-//
-// To bound its memory, it reads the log once per range of fingerprints,
-// keeping the entries of that range only, about passSize of them.
 func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
-	last, size, err := s.logSize(ctx)
+	passes, last, err := s.planMerge(ctx)
 	if err != nil {
 		return err
 	}
-	passes := max(1, (size+s.merge.passSize-1)/s.merge.passSize)
 
-	for pass := range passes {
-		entries, err := s.readLog(ctx, last, pass, passes)
+	for _, seqs := range passes {
+		ops, err := s.readLog(ctx, seqs)
 		if err != nil {
 			return err
 		}
-		slices.SortFunc(entries, func(a, b logEntry) int { return bytes.Compare(a.key, b.key) })
-		for chunk := range slices.Chunk(entries, mergeChunk) {
-			if err := s.update(ctx, func(tx *bolt.Tx) error { return mergeChunkTx(tx, chunk) }); err != nil {
+		for chunk := range slices.Chunk(latestOps(ops), mergeChunk) {
+			if err := s.update(ctx, func(tx *bolt.Tx) error { return applyOps(tx, chunk) }); err != nil {
 				return err
 			}
 		}
 	}
-	if err := s.update(ctx, func(tx *bolt.Tx) error { return truncateLog(tx, last) }); err != nil {
-		return err
+
+	for done := false; !done; {
+		err := s.update(ctx, func(tx *bolt.Tx) error {
+			var err error
+			done, err = truncateLog(tx, last)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 
 	s.recent.dropThrough(last)
@@ -109,6 +112,30 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 // mergePass is about how many log entries a merge holds in memory at once.
 const mergePass = 1 << 15
 
+// planMerge reads the sequence numbers of the oldest log entries, up to
+// twice the merge threshold or twice the default when the threshold is lower,
+// and splits them by fingerprint range into passes of about passSize
+// entries. It returns the passes and the number of the last entry read.
+func (s *BoltStore) planMerge(ctx context.Context) (passes [][]uint64, last uint64, err error) {
+	limit := 2 * max(s.mergeAfter, DefaultFingerprintMergeAfter)
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		log := tx.Bucket(bucketFingerprintLog)
+		n := min(log.Stats().KeyN, limit)
+		passes = make([][]uint64, max(1, (n+s.merge.passSize-1)/s.merge.passSize))
+
+		c := log.Cursor()
+		read := 0
+		for k, v := c.First(); k != nil && read < n; k, v = c.Next() {
+			last = binary.BigEndian.Uint64(k)
+			p := logPass(v, len(passes))
+			passes[p] = append(passes[p], last)
+			read++
+		}
+		return nil
+	})
+	return passes, last, err
+}
+
 // logPass returns the range, of passes equal ranges, of the fingerprint in
 // log entry v.
 func logPass(v []byte, passes int) int {
@@ -118,63 +145,80 @@ func logPass(v []byte, passes int) int {
 	return int(binary.BigEndian.Uint16(v)) * passes >> 16
 }
 
-// logSize returns the last sequence number given to a log entry and the
-// number of entries in the log.
-func (s *BoltStore) logSize(ctx context.Context) (last uint64, size int, err error) {
-	err = s.view(ctx, func(tx *bolt.Tx) error {
-		log := tx.Bucket(bucketFingerprintLog)
-		last, size = log.Sequence(), log.Stats().KeyN
-		return nil
-	})
-	return last, size, err
-}
-
-// readLog returns the log entries numbered up to last whose fingerprints are
-// in range pass of passes equal ranges.
-func (s *BoltStore) readLog(ctx context.Context, last uint64, pass, passes int) ([]logEntry, error) {
-	var entries []logEntry
+// readLog returns the log entries numbered seqs.
+func (s *BoltStore) readLog(ctx context.Context, seqs []uint64) ([]logOp, error) {
+	ops := make([]logOp, 0, len(seqs))
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketFingerprintLog).Cursor()
-		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= last; k, v = c.Next() {
-			if logPass(v, passes) != pass {
-				continue
+		log := tx.Bucket(bucketFingerprintLog)
+		for _, seq := range seqs {
+			k := binary.BigEndian.AppendUint64(nil, seq)
+			op, err := decodeLogEntry(k, log.Get(k))
+			if err != nil {
+				return err
 			}
-			entries = append(entries, logEntry{seq: binary.BigEndian.Uint64(k), key: bytes.Clone(v)})
+			ops = append(ops, op)
 		}
 		return nil
 	})
-	return entries, err
+	return ops, err
 }
 
-// mergeChunkTx puts the entries of chunk that are still in the log into the
-// sorted index. An entry deleted from the log since it was read belongs to a
-// record whose fingerprint changed, so it is skipped.
-func mergeChunkTx(tx *bolt.Tx, chunk []logEntry) error {
-	log := tx.Bucket(bucketFingerprintLog)
-	index := tx.Bucket(bucketFingerprints)
-	for _, e := range chunk {
-		if !bytes.Equal(log.Get(binary.BigEndian.AppendUint64(nil, e.seq)), e.key) {
+// latestOps sorts ops by key and keeps the newest entry of each key, which
+// decides whether the key is in the index.
+func latestOps(ops []logOp) []logOp {
+	slices.SortFunc(ops, func(a, b logOp) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+
+	latest := ops[:0]
+	for i, op := range ops {
+		if i+1 < len(ops) && bytes.Equal(ops[i+1].key, op.key) {
 			continue
 		}
-		if err := index.Put(e.key, nil); err != nil {
+		latest = append(latest, op)
+	}
+	return latest
+}
+
+// applyOps puts or deletes the keys of ops in the sorted index.
+func applyOps(tx *bolt.Tx, ops []logOp) error {
+	index := tx.Bucket(bucketFingerprints)
+	for _, op := range ops {
+		var err error
+		if op.op == logAdd {
+			err = index.Put(op.key, nil)
+		} else {
+			err = index.Delete(op.key)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// truncateLog deletes the log entries numbered up to last.
-func truncateLog(tx *bolt.Tx, last uint64) error {
+// truncateChunk bounds the log entries that one transaction deletes.
+const truncateChunk = 1 << 15
+
+// truncateLog deletes up to truncateChunk log entries numbered up to last,
+// oldest first, and reports whether none numbered up to last remain. Deleting
+// the oldest first keeps, for every key, the newest of its entries, which
+// agrees with the index the merge has written.
+func truncateLog(tx *bolt.Tx, last uint64) (done bool, err error) {
 	log := tx.Bucket(bucketFingerprintLog)
 	var keys [][]byte
 	c := log.Cursor()
-	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= last; k, _ = c.Next() {
+	k, _ := c.First()
+	for ; k != nil && binary.BigEndian.Uint64(k) <= last && len(keys) < truncateChunk; k, _ = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 	}
 	for _, k := range keys {
 		if err := log.Delete(k); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return len(keys) < truncateChunk, nil
 }

@@ -59,7 +59,7 @@ func wantLookups(t *testing.T, s *BoltStore, want map[string][]string) {
 		if err != nil {
 			t.Fatalf("FindByFingerprint err = %v", err)
 		}
-		w := slices.Sorted(slices.Values(want[fp]))
+		w := append([]string{}, slices.Sorted(slices.Values(want[fp]))...)
 		if diff := cmp.Diff(w, got); diff != "" {
 			t.Errorf("FindByFingerprint(%x) mismatch (-want +got):\n%s", fp[:4], diff)
 		}
@@ -273,8 +273,12 @@ func TestBoltSchemaUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketFingerprintLog).ForEach(func(_, v []byte) error {
-			return tx.Bucket(bucketFingerprints).Put(v, nil)
+		err := tx.Bucket(bucketFingerprintLog).ForEach(func(k, v []byte) error {
+			op, err := decodeLogEntry(k, v)
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(bucketFingerprints).Put(op.key, nil)
 		})
 		if err != nil {
 			return err
@@ -327,7 +331,8 @@ func TestBoltMergeAfterOption(t *testing.T) {
 	}
 }
 
-// A BoltStore keeps fingerprints of 32 bytes only, the size the vault makes.
+// A BoltStore keeps and looks up fingerprints of 32 bytes only, the size the
+// vault makes, because a shorter one would match the prefix of other keys.
 func TestBoltFingerprintSize(t *testing.T) {
 	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), nil)
 	if err != nil {
@@ -339,6 +344,9 @@ func TestBoltFingerprintSize(t *testing.T) {
 	if err := s.Create(t.Context(), rec); err == nil || !containsAll(err.Error(), "fingerprint", "31") {
 		t.Errorf("Create with a 31-byte fingerprint err = %v, want an error naming its size", err)
 	}
+	if tokens, err := s.FindByFingerprint(t.Context(), rec.Fingerprint); err == nil || !containsAll(err.Error(), "fingerprint", "31") {
+		t.Errorf("FindByFingerprint of a 31-byte fingerprint = %q, %v, want an error naming its size", tokens, err)
+	}
 }
 
 func containsAll(s string, words ...string) bool {
@@ -348,4 +356,50 @@ func containsAll(s string, words ...string) bool {
 		}
 	}
 	return true
+}
+
+// Each change of a record's fingerprint appends one log entry per key it
+// adds or removes, and an Update that keeps the fingerprint appends none, so
+// that a change costs the same however many tokens share the fingerprint.
+func TestFingerprintLogEntries(t *testing.T) {
+	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	rec := mergeTestRecord(1)
+	if err := s.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	set := func(fp []byte) {
+		t.Helper()
+		_, err := s.Update(ctx, rec.Token, func(r *Record) (*Change, error) {
+			r.Fingerprint = fp
+			return &Change{Type: EventSuspended, From: StateActive, To: StateActive, Time: time.Unix(1, 0)}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	steps := []struct {
+		name string
+		fp   []byte
+		want int
+	}{
+		{"same fingerprint", rec.Fingerprint, 1},
+		{"new fingerprint", mergeTestFingerprint("other"), 3},
+		{"fingerprint cleared", nil, 4},
+	}
+	for _, step := range steps {
+		set(step.fp)
+		if n := logEntries(t, s); n != step.want {
+			t.Errorf("after an Update with the %s, the log contains %d entries, want %d", step.name, n, step.want)
+		}
+	}
+	wantLookups(t, s, map[string][]string{
+		string(rec.Fingerprint):               {},
+		string(mergeTestFingerprint("other")): {},
+	})
 }

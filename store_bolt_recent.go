@@ -6,32 +6,37 @@ import (
 	"sync/atomic"
 )
 
-// The fingerprint index of a bbolt file has two parts. New entries are
-// appended to a log bucket, under increasing sequence numbers, because a
-// fingerprint is a random key: putting it straight into the sorted index
-// would rewrite a scattered page per record at every commit. When the log
-// contains enough entries, a merge sorts them and puts them into the sorted
-// bucket in a few large transactions, each over one range of fingerprints,
-// and then deletes them from the log. FindByFingerprint reads both parts; for
-// the log it asks recentIndex, kept in memory, which sequence numbers may
-// contain a fingerprint.
+// The fingerprint index of a bbolt file has two parts. Changes are appended
+// to a log bucket, under increasing sequence numbers, because a fingerprint
+// is a random key: putting it straight into the sorted index would rewrite a
+// scattered page per record at every commit. Each log entry adds or removes
+// one fingerprint-and-token key, and for a key the entry with the highest
+// number wins over older entries and over the sorted index. When the log
+// contains enough entries, a merge applies them to the sorted bucket in a few
+// large transactions, each over one range of fingerprints, and then deletes
+// them from the log. FindByFingerprint reads both parts; for the log it asks
+// recentIndex, kept in memory, which sequence numbers may contain a
+// fingerprint.
 
 // DefaultFingerprintMergeAfter is how many log entries start a merge of the
 // fingerprint log into the sorted index when BoltOptions leaves it zero.
 const DefaultFingerprintMergeAfter = 1 << 18
 
 // recentIndex maps the first eight bytes of a fingerprint to the sequence
-// numbers of the log entries that may contain it. It may list numbers of entries
-// that were rolled back, deleted or reused for another fingerprint, so a
-// reader checks each entry it finds in its own transaction. It never misses an
-// entry of the log: writers add a number before their commit and remove it
-// only after a merge has committed its entry to the sorted index.
-//
-// Readers of the log hold mu shared for their whole read transaction, and the
-// merge removes numbers with mu held exclusively, so a reader whose snapshot
-// is older than the merge still finds the entries in the log.
+// numbers of the log entries that may contain it. It may list numbers of
+// entries that were rolled back, truncated or reused for another fingerprint,
+// so a reader checks each entry it finds in its own transaction. It never
+// misses an entry of the log: writers add a number before their commit, and
+// the merge removes numbers only after it has applied their entries to the
+// sorted index and deleted them from the log.
 type recentIndex struct {
-	mu      sync.RWMutex
+	// dropMu is held shared by readers for their whole read transaction
+	// and exclusively by dropThrough, so that a reader whose snapshot is
+	// older than a merge still finds that merge's entries in the log.
+	dropMu sync.RWMutex
+
+	// mu guards heads and entries, for a few instructions at a time.
+	mu      sync.Mutex
 	heads   map[uint64]int32 // fingerprint prefix -> newest entry in entries
 	entries []recentEntry
 	size    atomic.Int64 // len(entries), read without mu
@@ -70,25 +75,30 @@ func (r *recentIndex) addLocked(prefix, seq uint64) {
 	r.size.Store(int64(len(r.entries)))
 }
 
-// seqs appends to dst the log entries that may contain fingerprint, newest
-// first. The caller holds mu shared.
-func (r *recentIndex) seqs(dst []uint64, fingerprint []byte) []uint64 {
+// seqs returns the log entries that may contain fingerprint, newest first.
+func (r *recentIndex) seqs(fingerprint []byte) []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	var seqs []uint64
 	i, ok := r.heads[fingerprintPrefix(fingerprint)]
 	for ok && i >= 0 {
-		dst = append(dst, r.entries[i].seq)
+		seqs = append(seqs, r.entries[i].seq)
 		i = r.entries[i].next
 	}
-	return dst
+	return seqs
 }
 
 // len returns the number of sequence numbers listed, including stale ones.
 func (r *recentIndex) len() int { return int(r.size.Load()) }
 
 // dropThrough removes every sequence number up to last, after a merge has
-// committed those entries to the sorted index and deleted them from the log.
+// applied those entries to the sorted index and deleted them from the log.
 // It reuses the memory of the entries and the map, so that a merge does not
 // need a second copy of the index.
 func (r *recentIndex) dropThrough(last uint64) {
+	r.dropMu.Lock()
+	defer r.dropMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
