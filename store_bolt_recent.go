@@ -14,9 +14,9 @@ import (
 // number wins over older entries and over the sorted index. When the log
 // contains enough entries, a merge applies them to the sorted bucket in a few
 // large transactions, each over one range of fingerprints, and then deletes
-// them from the log. FindByFingerprint reads both parts; for the log it asks
-// recentIndex, kept in memory, which sequence numbers may contain a
-// fingerprint.
+// them from the log. FindByFingerprint reads both parts. It finds the log
+// entries of a fingerprint through recentIndex, kept in memory, which lists
+// the sequence numbers that may contain it.
 
 // DefaultFingerprintMergeAfter is how many log entries start a merge of the
 // fingerprint log into the sorted index when BoltOptions leaves it zero.
