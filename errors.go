@@ -95,7 +95,8 @@ var (
 	ErrLocked = errors.New("tokenvault: database file is in use")
 
 	// ErrSchemaVersion is returned by Open when the file was written by a
-	// version of tokenvault with another storage schema.
+	// version of tokenvault with a storage schema that this version neither
+	// reads nor upgrades, such as a newer one.
 	ErrSchemaVersion = errors.New("tokenvault: unsupported schema version")
 
 	// ErrNotVault is returned by Open when the file is not a tokenvault

@@ -45,9 +45,11 @@ type BoltOptions struct {
 	LockTimeout time.Duration
 
 	// FingerprintMergeAfter is how many new fingerprint entries the store
-	// appends to its log before it merges them into the sorted index; zero
-	// means DefaultFingerprintMergeAfter. Larger values make the merges
-	// cheaper per entry and cost about 64 bytes of memory per entry.
+	// appends to its log before it merges them into the sorted index: zero
+	// for DefaultFingerprintMergeAfter (2^18), or up to 2^24. The store keeps
+	// about 24 bytes of memory per unmerged entry, 6 MiB at the default. A larger
+	// value makes merges cheaper per entry on a store of many tokens, and a
+	// smaller one saves memory.
 	FingerprintMergeAfter int
 }
 
@@ -86,11 +88,11 @@ type BoltStore struct {
 var _ Store = (*BoltStore)(nil)
 
 // OpenBoltStore opens or creates the bbolt file at path with mode 0600 and
-// checks its schema version. It returns ErrLocked if the file stays locked
-// for the lock timeout, and ErrSchemaVersion if another version of tokenvault
-// wrote it. It returns ErrNotVault if the file is a bbolt file of some other
-// program, or if bbolt rejects its header as invalid, of another bbolt
-// version or damaged. In the header case the error also wraps bbolt's
+// checks its schema version, upgrading a file of schema version 1 in place.
+// It returns ErrLocked if the file stays locked for the lock timeout, and
+// ErrSchemaVersion if it has a schema version other than 1 or 2. It returns
+// ErrNotVault if the file is a bbolt file of some other program, or if bbolt
+// rejects its header as invalid, of another bbolt version or damaged. In the header case the error also wraps bbolt's
 // ErrInvalid, ErrVersionMismatch or ErrChecksum.
 func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	timeout := DefaultLockTimeout
@@ -115,7 +117,7 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	var recent *recentIndex
 	err = guard.run(func() error {
 		var err error
-		recent, err = loadRecentIndex(db)
+		recent, err = loadRecentIndex(db, mergeAfter)
 		return err
 	})
 	if err != nil {

@@ -39,16 +39,22 @@ func decodeLogEntry(k, v []byte) (logOp, error) {
 	return logOp{seq: binary.BigEndian.Uint64(k), op: v[fingerprintSize], key: key, token: string(v[fingerprintSize+1:])}, nil
 }
 
-// loadRecentIndex lists the entries of the fingerprint log of db.
-func loadRecentIndex(db *bolt.DB) (*recentIndex, error) {
-	r := newRecentIndex()
+// loadRecentIndex lists the entries of the fingerprint log of db in an index
+// sized for about capacity entries.
+func loadRecentIndex(db *bolt.DB, capacity int) (*recentIndex, error) {
+	var r *recentIndex
 	err := db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFingerprintLog).ForEach(func(k, v []byte) error {
+		log := tx.Bucket(bucketFingerprintLog)
+		base := log.Sequence() + 1
+		if k, _ := log.Cursor().First(); len(k) == 8 {
+			base = binary.BigEndian.Uint64(k)
+		}
+		r = newRecentIndex(capacity, base)
+		return log.ForEach(func(k, v []byte) error {
 			if _, err := decodeLogEntry(k, v); err != nil {
 				return err
 			}
-			r.addLocked(fingerprintPrefix(v), binary.BigEndian.Uint64(k))
-			return nil
+			return r.addLocked(fingerprintPrefix(v), binary.BigEndian.Uint64(k))
 		})
 	})
 	if err != nil {
@@ -89,8 +95,7 @@ func (s *BoltStore) logFingerprint(tx *bolt.Tx, fingerprint []byte, op byte, tok
 	if err := log.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
 		return err
 	}
-	s.recent.add(fingerprint, seq)
-	return nil
+	return s.recent.add(fingerprint, seq)
 }
 
 // FindByFingerprint reads the sorted index and the log in one transaction.

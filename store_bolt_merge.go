@@ -110,7 +110,7 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 }
 
 // mergePass is about how many log entries a merge holds in memory at once.
-const mergePass = 1 << 15
+const mergePass = 1 << 14
 
 // planMerge reads the sequence numbers of the oldest log entries, up to
 // twice the merge threshold or twice the default when the threshold is lower,

@@ -2,6 +2,8 @@ package tokenvault
 
 import (
 	"encoding/binary"
+	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -29,27 +31,41 @@ const DefaultFingerprintMergeAfter = 1 << 18
 // misses an entry of the log: writers add a number before their commit, and
 // the merge removes numbers only after it has applied their entries to the
 // sorted index and deleted them from the log.
+//
+// It is a chained hash table of 16-byte entries and 4-byte bucket heads, so
+// that the default 2^18 entries take about 5 MiB.
 type recentIndex struct {
 	// dropMu is held shared by readers for their whole read transaction
 	// and exclusively by dropThrough, so that a reader whose snapshot is
 	// older than a merge still finds that merge's entries in the log.
 	dropMu sync.RWMutex
 
-	// mu guards heads and entries, for a few instructions at a time.
+	// mu guards the fields below, for a few instructions at a time.
 	mu      sync.Mutex
-	heads   map[uint64]int32 // fingerprint prefix -> newest entry in entries
+	buckets []int32 // newest entry of each bucket, or -1; a power of two long
 	entries []recentEntry
+	base    uint64       // sequence number of delta 0; no listed number is lower
 	size    atomic.Int64 // len(entries), read without mu
 }
 
 type recentEntry struct {
 	prefix uint64
-	seq    uint64
-	next   int32 // older entry of the same prefix, or -1
+	delta  uint32 // sequence number minus base
+	next   int32  // older entry of the same bucket, or -1
 }
 
-func newRecentIndex() *recentIndex {
-	return &recentIndex{heads: make(map[uint64]int32)}
+// newRecentIndex returns an empty index sized for about capacity entries,
+// whose sequence numbers will be base or higher.
+func newRecentIndex(capacity int, base uint64) *recentIndex {
+	n := 1024
+	for n < capacity {
+		n *= 2
+	}
+	r := &recentIndex{buckets: make([]int32, n), base: base}
+	for i := range r.buckets {
+		r.buckets[i] = -1
+	}
+	return r
 }
 
 func fingerprintPrefix(fingerprint []byte) uint64 {
@@ -58,21 +74,27 @@ func fingerprintPrefix(fingerprint []byte) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
+// errLogTooLong is returned when a log entry's sequence number is 2^32 or
+// more above the oldest one the index lists, which only a merge that failed
+// for a very long time leaves behind.
+var errLogTooLong = errors.New("tokenvault: the fingerprint log has 2^32 entries without a merge")
+
 // add records that log entry seq may contain fingerprint.
-func (r *recentIndex) add(fingerprint []byte, seq uint64) {
+func (r *recentIndex) add(fingerprint []byte, seq uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.addLocked(fingerprintPrefix(fingerprint), seq)
+	return r.addLocked(fingerprintPrefix(fingerprint), seq)
 }
 
-func (r *recentIndex) addLocked(prefix, seq uint64) {
-	next, ok := r.heads[prefix]
-	if !ok {
-		next = -1
+func (r *recentIndex) addLocked(prefix, seq uint64) error {
+	if seq < r.base || seq-r.base > math.MaxUint32 {
+		return errLogTooLong
 	}
-	r.heads[prefix] = int32(len(r.entries))
-	r.entries = append(r.entries, recentEntry{prefix: prefix, seq: seq, next: next})
+	b := prefix & uint64(len(r.buckets)-1)
+	r.entries = append(r.entries, recentEntry{prefix: prefix, delta: uint32(seq - r.base), next: r.buckets[b]})
+	r.buckets[b] = int32(len(r.entries) - 1)
 	r.size.Store(int64(len(r.entries)))
+	return nil
 }
 
 // seqs returns the log entries that may contain fingerprint, newest first.
@@ -80,11 +102,12 @@ func (r *recentIndex) seqs(fingerprint []byte) []uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
+	prefix := fingerprintPrefix(fingerprint)
 	var seqs []uint64
-	i, ok := r.heads[fingerprintPrefix(fingerprint)]
-	for ok && i >= 0 {
-		seqs = append(seqs, r.entries[i].seq)
-		i = r.entries[i].next
+	for i := r.buckets[prefix&uint64(len(r.buckets)-1)]; i >= 0; i = r.entries[i].next {
+		if e := &r.entries[i]; e.prefix == prefix {
+			seqs = append(seqs, r.base+uint64(e.delta))
+		}
 	}
 	return seqs
 }
@@ -94,32 +117,36 @@ func (r *recentIndex) len() int { return int(r.size.Load()) }
 
 // dropThrough removes every sequence number up to last, after a merge has
 // applied those entries to the sorted index and deleted them from the log.
-// It reuses the memory of the entries and the map, so that a merge does not
-// need a second copy of the index.
+// It reuses the memory of the entries, so that a merge does not need a
+// second copy of the index.
 func (r *recentIndex) dropThrough(last uint64) {
 	r.dropMu.Lock()
 	defer r.dropMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
+	if last < r.base {
+		return
+	}
 	n := 0
 	for _, e := range r.entries {
-		if e.seq > last {
+		if seq := r.base + uint64(e.delta); seq > last {
+			e.delta = uint32(seq - (last + 1))
 			r.entries[n] = e
 			n++
 		}
 	}
 	r.entries = r.entries[:n]
+	r.base = last + 1
 
-	clear(r.heads)
+	for i := range r.buckets {
+		r.buckets[i] = -1
+	}
 	for i := range r.entries {
 		e := &r.entries[i]
-		next, ok := r.heads[e.prefix]
-		if !ok {
-			next = -1
-		}
-		e.next = next
-		r.heads[e.prefix] = int32(i)
+		b := e.prefix & uint64(len(r.buckets)-1)
+		e.next = r.buckets[b]
+		r.buckets[b] = int32(i)
 	}
 	r.size.Store(int64(n))
 }
