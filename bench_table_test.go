@@ -153,7 +153,7 @@ func (s *benchStore) loadFloor(b *testing.B, n int) {
 				if err != nil {
 					return err
 				}
-				if err := floorPut(tx, key, value); err != nil {
+				if err := floorPut(tx, key, value, false); err != nil {
 					return err
 				}
 				s.floorKeys = append(s.floorKeys, key)
@@ -179,21 +179,48 @@ func (s *benchStore) floorRecord(i uint64) ([]byte, []byte, error) {
 }
 
 // floorPut writes a record and a fingerprint entry, as a tokenization does.
-func floorPut(tx *bolt.Tx, key, value []byte) error {
+// The entry goes into the sorted fingerprint bucket, or with appendLog to
+// the end of a log bucket under the next sequence number.
+func floorPut(tx *bolt.Tx, key, value []byte, appendLog bool) error {
 	tokens, err := tx.CreateBucketIfNotExists(benchBucketTokens)
-	if err != nil {
-		return err
-	}
-	fingerprints, err := tx.CreateBucketIfNotExists(benchBucketFingerprints)
 	if err != nil {
 		return err
 	}
 	if err := tokens.Put(key, value); err != nil {
 		return err
 	}
-	fingerprint := make([]byte, 32, 32+len(key))
-	rand.Read(fingerprint)
-	return fingerprints.Put(append(fingerprint, key...), nil)
+
+	entry := make([]byte, 32, 32+len(key))
+	rand.Read(entry)
+	entry = append(entry, key...)
+	if !appendLog {
+		fingerprints, err := tx.CreateBucketIfNotExists(benchBucketFingerprints)
+		if err != nil {
+			return err
+		}
+		return fingerprints.Put(entry, nil)
+	}
+	log, err := tx.CreateBucketIfNotExists(benchBucketLog)
+	if err != nil {
+		return err
+	}
+	seq, err := log.NextSequence()
+	if err != nil {
+		return err
+	}
+	return log.Put(binary.BigEndian.AppendUint64(nil, seq), entry)
+}
+
+// floorWriter returns the floor's write call for callers goroutines: Update
+// for one, and otherwise Batch, tuned to commit as soon as every caller has
+// a write waiting.
+func (s *benchStore) floorWriter(callers int) func(func(*bolt.Tx) error) error {
+	if callers == 1 {
+		return s.floor.Update
+	}
+	s.floor.MaxBatchSize = callers
+	s.floor.MaxBatchDelay = 200 * time.Microsecond
+	return s.floor.Batch
 }
 
 func closeBenchStores() {
@@ -260,18 +287,13 @@ func BenchmarkTableTokenizeFloor(b *testing.B) {
 	i.Store(uint64(len(s.floorKeys)))
 	for _, callers := range benchCallers {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			s.floor.MaxBatchSize = callers
-			s.floor.MaxBatchDelay = 200 * time.Microsecond
-			write := s.floor.Batch
-			if callers == 1 {
-				write = s.floor.Update
-			}
+			write := s.floorWriter(callers)
 			runCallers(b, callers, func() error {
 				key, value, err := s.floorRecord(i.Add(1))
 				if err != nil {
 					return err
 				}
-				return write(func(tx *bolt.Tx) error { return floorPut(tx, key, value) })
+				return write(func(tx *bolt.Tx) error { return floorPut(tx, key, value, false) })
 			})
 		})
 	}
@@ -302,12 +324,7 @@ func BenchmarkTableTokenizeOpaqueFloor(b *testing.B) {
 	var i atomic.Uint64
 	for _, callers := range benchCallers {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			s.floor.MaxBatchSize = callers
-			s.floor.MaxBatchDelay = 200 * time.Microsecond
-			write := s.floor.Batch
-			if callers == 1 {
-				write = s.floor.Update
-			}
+			write := s.floorWriter(callers)
 			runCallers(b, callers, func() error {
 				pan := benchCard(2e13 + i.Add(1))
 				key := newOpaqueToken(time.Now())
@@ -315,32 +332,10 @@ func BenchmarkTableTokenizeOpaqueFloor(b *testing.B) {
 				if err != nil {
 					return err
 				}
-				return write(func(tx *bolt.Tx) error { return floorAppend(tx, []byte(key), value) })
+				return write(func(tx *bolt.Tx) error { return floorPut(tx, []byte(key), value, true) })
 			})
 		})
 	}
-}
-
-// floorAppend writes a record and appends a fingerprint entry to a log.
-func floorAppend(tx *bolt.Tx, key, value []byte) error {
-	tokens, err := tx.CreateBucketIfNotExists(benchBucketTokens)
-	if err != nil {
-		return err
-	}
-	log, err := tx.CreateBucketIfNotExists(benchBucketLog)
-	if err != nil {
-		return err
-	}
-	if err := tokens.Put(key, value); err != nil {
-		return err
-	}
-	seq, err := log.NextSequence()
-	if err != nil {
-		return err
-	}
-	fingerprint := make([]byte, 32, 32+len(key))
-	rand.Read(fingerprint)
-	return log.Put(binary.BigEndian.AppendUint64(nil, seq), append(fingerprint, key...))
 }
 
 // BenchmarkTableTokenizeBatch measures TokenizeCardBatch: b.N new numbers,

@@ -223,9 +223,9 @@ func checkLookups(t *testing.T, s *BoltStore, created, removed *sync.Map, checks
 		tokens, fps = append(tokens, k.(string)), append(fps, v.(string))
 		return len(tokens) < 1+rand.IntN(64)
 	})
-	var gone, goneFP string
+	var removedToken, removedFP string
 	removed.Range(func(k, v any) bool {
-		gone, goneFP = k.(string), v.(string)
+		removedToken, removedFP = k.(string), v.(string)
 		return rand.IntN(8) != 0
 	})
 
@@ -237,10 +237,10 @@ func checkLookups(t *testing.T, s *BoltStore, created, removed *sync.Map, checks
 		}
 		checks.Add(1)
 	}
-	if gone != "" {
-		got, err := s.FindByFingerprint(context.Background(), []byte(goneFP))
-		if err != nil || slices.Contains(got, gone) {
-			t.Errorf("FindByFingerprint = %q, %v, want it not to list %s, whose fingerprint changed before the lookup", got, err, gone)
+	if removedToken != "" {
+		got, err := s.FindByFingerprint(context.Background(), []byte(removedFP))
+		if err != nil || slices.Contains(got, removedToken) {
+			t.Errorf("FindByFingerprint = %q, %v, want it not to list %s, whose fingerprint changed before the lookup", got, err, removedToken)
 		}
 		checks.Add(1)
 	}
