@@ -264,12 +264,17 @@ var benchCallers = []int{1, 64, 256}
 // BenchmarkTableTokenize measures durable TokenizeCard of new numbers from
 // 1, 64 and 256 goroutines.
 func BenchmarkTableTokenize(b *testing.B) {
+	benchTokenizeCallers(b)
+}
+
+// benchTokenizeCallers runs BenchmarkTableTokenize with opts.
+func benchTokenizeCallers(b *testing.B, opts ...TokenizeOption) {
 	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
 	for _, callers := range benchCallers {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
 			b.ReportAllocs()
 			runCallers(b, callers, func() error {
-				_, err := s.vault.TokenizeCard(context.Background(), benchCard(s.next.Add(1)))
+				_, err := s.vault.TokenizeCard(context.Background(), benchCard(s.next.Add(1)), opts...)
 				return err
 			})
 		})
@@ -303,16 +308,7 @@ func BenchmarkTableTokenizeFloor(b *testing.B) {
 // tokens, whose time prefix makes the record's key and history key grow at
 // the right edge of their B+trees.
 func BenchmarkTableTokenizeOpaque(b *testing.B) {
-	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
-	for _, callers := range benchCallers {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			b.ReportAllocs()
-			runCallers(b, callers, func() error {
-				_, err := s.vault.TokenizeCard(context.Background(), benchCard(s.next.Add(1)), WithFormat(FormatOpaque))
-				return err
-			})
-		})
-	}
+	benchTokenizeCallers(b, WithFormat(FormatOpaque))
 }
 
 // BenchmarkTableTokenizeOpaqueFloor is the floor of

@@ -27,7 +27,7 @@ var (
 	bucketSchema         = []byte("tokenvault")      // "version" -> uint32
 	bucketTokens         = []byte("tokens")          // token -> record
 	bucketFingerprints   = []byte("fingerprints")    // fingerprint || token -> empty
-	bucketFingerprintLog = []byte("fingerprint-log") // seq (uint64 big-endian) -> fingerprint || token
+	bucketFingerprintLog = []byte("fingerprint-log") // seq (uint64 big-endian) -> fingerprint || add or remove || token
 	bucketDeterministic  = []byte("deterministic")   // deterministic key -> token
 	bucketHistory        = []byte("history")         // len(token) || token || revision -> change
 	bucketMetadata       = []byte("metadata")        // name -> value
@@ -53,8 +53,9 @@ type BoltOptions struct {
 	FingerprintMergeAfter int
 }
 
-// maxFingerprintMergeAfter bounds BoltOptions.FingerprintMergeAfter, so that
-// the log a merge reads stays a few hundred MiB at most.
+// maxFingerprintMergeAfter bounds BoltOptions.FingerprintMergeAfter. At the
+// bound, the recent index's buckets take 64 MiB and a merge lists up to 2^25
+// sequence numbers, 256 MiB.
 const maxFingerprintMergeAfter = 1 << 24
 
 // BoltStore is the Store kept in one bbolt file. Creates and Updates from

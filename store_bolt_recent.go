@@ -42,9 +42,9 @@ type recentIndex struct {
 
 	// mu guards the fields below, for a few instructions at a time.
 	mu      sync.Mutex
-	buckets []int32 // newest entry of each bucket, or -1; a power of two long
+	buckets []int32 // newest entry of each bucket or -1, a power of two of them
 	entries []recentEntry
-	base    uint64       // sequence number of delta 0; no listed number is lower
+	base    uint64       // sequence number of delta 0, at most the lowest one listed
 	size    atomic.Int64 // len(entries), read without mu
 }
 
