@@ -8,8 +8,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fernet/fernet-go"
@@ -45,9 +47,10 @@ type KeyRing struct {
 type keyRing struct {
 	keys    []*fernet.Key             // primary first
 	ids     []KeyID                   // ids[i] names keys[i]
-	byID    map[KeyID]*fernetspec.Key // verifiers, which keep each key's HMAC and AES state
+	byID    map[KeyID]*fernetspec.Key // each key's HMAC and AES state, to encrypt and verify
 	index   *fernet.Key
 	indexID KeyID
+	macs    *sync.Pool // HMAC-SHA256 states under index, reset before each use
 }
 
 // Environment variables that KeyRingFromEnv reads and key files contain.
@@ -91,6 +94,7 @@ func NewKeyRing(fernetKeys []string, indexKey string) (*KeyRing, error) {
 	}
 	r.index = index
 	r.indexID = keyID("index", index[:])
+	r.macs = &sync.Pool{New: func() any { return hmac.New(sha256.New, index[:]) }}
 	return &KeyRing{r: r}, nil
 }
 
@@ -176,7 +180,7 @@ var errDecrypt = fmt.Errorf("tokenvault: Fernet token is invalid or was made wit
 // encrypt returns the Fernet token of msg under the primary key, stamped with
 // issued, and the id of that key.
 func (r *keyRing) encrypt(msg []byte, issued time.Time) (KeyID, []byte, error) {
-	tok, err := fernet.EncryptAndSignAtTime(msg, r.keys[0], issued)
+	tok, err := r.byID[r.ids[0]].Encrypt(msg, issued)
 	if err != nil {
 		return "", nil, fmt.Errorf("tokenvault: encrypt: %w", err)
 	}
@@ -207,17 +211,28 @@ const (
 // HMAC-SHA256 under the index key. Without the index key, nobody holding a
 // copy of the store can test guesses against it.
 func (r *keyRing) fingerprint(kind Kind, value []byte) []byte {
-	mac := hmac.New(sha256.New, r.index[:])
+	mac := r.indexMAC()
+	defer r.macs.Put(mac)
 	mac.Write([]byte(fingerprintLabel))
 	mac.Write([]byte{0, byte(kind)})
 	mac.Write(value)
 	return mac.Sum(nil)
 }
 
+// indexMAC returns an HMAC-SHA256 under the index key, from the pool when it
+// has one, which saves hashing the key again for each value. The caller puts
+// it back into r.macs when done.
+func (r *keyRing) indexMAC() hash.Hash {
+	mac := r.macs.Get().(hash.Hash)
+	mac.Reset()
+	return mac
+}
+
 // deterministicKey returns the index entry that makes tokenization of the
 // value with fingerprint fp deterministic within scope and format.
 func (r *keyRing) deterministicKey(fp []byte, scope string, format Format) []byte {
-	mac := hmac.New(sha256.New, r.index[:])
+	mac := r.indexMAC()
+	defer r.macs.Put(mac)
 	mac.Write([]byte(deterministicLabel))
 	var hdr [1 + 1 + 4]byte
 	hdr[1] = byte(format)

@@ -119,8 +119,9 @@ func TestVerifyVectors(t *testing.T) {
 	}
 }
 
-// TestGenerateVectors swaps crypto/rand.Reader for a reader of the vector's
-// IV, because fernet-go reads the IV from it and has no other way to set one.
+// TestGenerateVectors checks fernet-go and Key.Encrypt against the spec's
+// tokens. It swaps crypto/rand.Reader for a reader of the vector's IV,
+// because both read the IV from it and have no other way to set one.
 // The swap is global, so this test must not run in parallel with others.
 func TestGenerateVectors(t *testing.T) {
 	vs := loadVectors(t, "generate.json")
@@ -146,6 +147,20 @@ func TestGenerateVectors(t *testing.T) {
 			msg, ok := fernetspec.Verify(tok, v.key(t), 0, time.Time{})
 			if !ok || string(msg) != v.Src {
 				t.Errorf("Verify(%q) = %q, %t, want %q, true", tok, msg, ok, v.Src)
+			}
+
+			iv = bytes.NewReader(v.IV[:])
+			rand.Reader = iv
+			tok, err = fernetspec.NewKey(v.key(t)).Encrypt([]byte(v.Src), v.Now)
+			rand.Reader = saved
+			if err != nil {
+				t.Fatalf("Key.Encrypt err = %v", err)
+			}
+			if iv.Len() != 0 {
+				t.Errorf("Key.Encrypt left %d of %d IV bytes unread, want 0", iv.Len(), aes.BlockSize)
+			}
+			if string(tok) != v.Token {
+				t.Errorf("Key.Encrypt = %q, want %q", tok, v.Token)
 			}
 		})
 	}
