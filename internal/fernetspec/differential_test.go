@@ -8,6 +8,10 @@ import (
 	"github.com/fernet/fernet-go"
 )
 
+// testKey is a Fernet key whose signing and encryption halves differ, so that
+// a test notices when one is used in place of the other.
+const testKey = "signing key 0123encryption key 0"
+
 // FuzzVerifyAgainstFernetGo checks this package's verifier against fernet-go
 // on tokens that fernet-go made and then changed: whatever Key.Verify
 // accepts, fernet-go accepts with the same message, and every unchanged
@@ -20,7 +24,7 @@ func FuzzVerifyAgainstFernetGo(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0xff}, 100), uint16(50), byte(0x80))
 
 	var key fernet.Key
-	copy(key[:], "0123456789abcdef0123456789abcdef")
+	copy(key[:], testKey)
 	verifier := NewKey(&key)
 
 	f.Fuzz(func(t *testing.T, msg []byte, at uint16, flip byte) {
@@ -45,20 +49,23 @@ func FuzzVerifyAgainstFernetGo(f *testing.F) {
 	})
 }
 
-// FuzzEncryptAgainstFernetGo checks that fernet-go decrypts every token of
-// Key.Encrypt to its message with its time, and that two tokens of one
-// message differ (a new IV each).
+// FuzzEncryptAgainstFernetGo checks that fernet-go and Key.Verify, whose
+// padding check is stricter, decrypt every token of Key.Encrypt to its
+// message with its time, and that two tokens of one message differ (a new IV
+// each).
 func FuzzEncryptAgainstFernetGo(f *testing.F) {
 	f.Add([]byte("4111111111111111"), int64(1700000000))
 	f.Add([]byte(""), int64(0))
+	f.Add([]byte("a"), int64(-1))
+	f.Add([]byte("378282246310005"), int64(1)<<62)
+	f.Add(bytes.Repeat([]byte{0x10}, 17), int64(-1)<<40)
 	f.Add(bytes.Repeat([]byte{0x10}, 48), int64(1)<<40)
 
 	var key fernet.Key
-	copy(key[:], "0123456789abcdef0123456789abcdef")
+	copy(key[:], testKey)
 	k := NewKey(&key)
 
 	f.Fuzz(func(t *testing.T, msg []byte, unix int64) {
-		unix &= 1<<62 - 1 // fernet-go reads the time as a signed number
 		tok, err := k.Encrypt(msg, time.Unix(unix, 0))
 		if err != nil {
 			t.Fatal(err)
@@ -66,6 +73,10 @@ func FuzzEncryptAgainstFernetGo(f *testing.F) {
 		got := fernet.VerifyAndDecrypt(tok, 0, []*fernet.Key{&key})
 		if got == nil || !bytes.Equal(got, msg) {
 			t.Fatalf("fernet-go decrypted a token of Key.Encrypt to a message equal %t, want equal", bytes.Equal(got, msg))
+		}
+		got, ok := k.Verify(tok, 0, time.Time{})
+		if !ok || !bytes.Equal(got, msg) {
+			t.Fatalf("Key.Verify of a token of Key.Encrypt = %t, message equal %t, want true, true", ok, bytes.Equal(got, msg))
 		}
 		if issued, ok := Timestamp(tok); !ok || issued.Unix() != unix {
 			t.Fatalf("Timestamp of a token of Key.Encrypt = %d, %t, want %d, true", issued.Unix(), ok, unix)
@@ -82,7 +93,7 @@ func FuzzEncryptAgainstFernetGo(f *testing.F) {
 
 func BenchmarkEncrypt(b *testing.B) {
 	var key fernet.Key
-	copy(key[:], "0123456789abcdef0123456789abcdef")
+	copy(key[:], testKey)
 	msg := []byte("\x01\x10tok_0123456789abcdef4111111111111111")
 	k := NewKey(&key)
 
@@ -102,7 +113,7 @@ func BenchmarkEncrypt(b *testing.B) {
 
 func BenchmarkVerify(b *testing.B) {
 	var key fernet.Key
-	copy(key[:], "0123456789abcdef0123456789abcdef")
+	copy(key[:], testKey)
 	tok, _ := fernet.EncryptAndSign([]byte("\x01\x10tok_0123456789abcdef4111111111111111"), &key)
 	verifier := NewKey(&key)
 	keys := []*fernet.Key{&key}
