@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
@@ -51,6 +52,11 @@ type BoltOptions struct {
 	// value makes merges cheaper per entry on a store of many tokens, and a
 	// smaller one saves memory.
 	FingerprintMergeAfter int
+
+	// Logger receives an error record for each failed background merge of
+	// the fingerprint log, with the file's path and the error; nil discards
+	// them. Errors name no value or token.
+	Logger *slog.Logger
 }
 
 // maxFingerprintMergeAfter bounds BoltOptions.FingerprintMergeAfter. At the
@@ -84,6 +90,7 @@ type BoltStore struct {
 	recent     *recentIndex
 	mergeAfter int
 	merge      mergeState
+	logger     *slog.Logger // never nil
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -98,7 +105,11 @@ var _ Store = (*BoltStore)(nil)
 func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	timeout := DefaultLockTimeout
 	mergeAfter := DefaultFingerprintMergeAfter
+	logger := slog.New(slog.DiscardHandler)
 	if opts != nil {
+		if opts.Logger != nil {
+			logger = opts.Logger
+		}
 		if opts.LockTimeout > 0 {
 			timeout = opts.LockTimeout
 		}
@@ -129,7 +140,7 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	}
 	return &BoltStore{
 		db: db, path: path, timeout: timeout, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages,
-		recent: recent, mergeAfter: mergeAfter, merge: mergeState{passSize: mergePass},
+		recent: recent, mergeAfter: mergeAfter, merge: mergeState{passSize: mergePass}, logger: logger,
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -57,8 +58,12 @@ func (s *BoltStore) maybeMerge() {
 	go func() {
 		defer s.merge.wg.Done()
 		defer s.merge.running.Store(false)
-		if s.mergeFingerprints(context.Background()) == nil {
+		err := s.mergeFingerprints(context.Background())
+		switch {
+		case err == nil:
 			s.merge.merges.Add(1)
+		case !errors.Is(err, ErrStoreClosed):
+			s.logger.Error("fingerprint log merge failed, the next write retries it", "path", s.path, "error", err)
 		}
 	}()
 }
@@ -71,10 +76,6 @@ func (s *BoltStore) maybeMerge() {
 // To bound its memory, it reads the log's sequence numbers once, and then
 // the entries of one range of fingerprints at a time, about passSize of
 // them.
-//
-// NOTE: the error itself is dropped, because a store has no logger. A merge
-// that keeps failing shows as a log that keeps growing, and the writes beside
-// it usually fail with the same cause.
 func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 	passes, last, err := s.planMerge(ctx)
 	if err != nil {

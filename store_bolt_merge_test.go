@@ -1,10 +1,13 @@
 package tokenvault
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
@@ -402,4 +405,56 @@ func TestFingerprintLogEntries(t *testing.T) {
 		string(rec.Fingerprint):               {},
 		string(mergeTestFingerprint("other")): {},
 	})
+}
+
+// TestFingerprintMergeFailureLogged plants a fingerprint log entry too short
+// to decode, and checks that the merge that reads it fails, logs one error
+// record with the file's path, and leaves the log as it was.
+func TestFingerprintMergeFailureLogged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	s, err := OpenBoltStore(path, &BoltOptions{FingerprintMergeAfter: 4, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFingerprintLog).Put(binary.BigEndian.AppendUint64(nil, 1<<62), []byte("short"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := s.Create(ctx, mergeTestRecord(i)); err != nil {
+			t.Fatalf("Create(record %d) err = %v", i, err)
+		}
+	}
+	waitMerge(t, s)
+
+	if n := s.merge.merges.Load(); n != 0 {
+		t.Errorf("%d merges succeeded, want 0", n)
+	}
+	if got := logEntries(t, s); got != 5 {
+		t.Errorf("the fingerprint log has %d entries after the failed merge, want 5", got)
+	}
+
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("the logger got %d records, want 1: %q", len(lines), logs.String())
+	}
+	var record struct {
+		Level, Msg, Path, Error string
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &record); err != nil {
+		t.Fatalf("log record %q is not JSON: %v", lines[0], err)
+	}
+	if record.Level != "ERROR" || record.Path != path || !strings.Contains(record.Msg, "merge failed") {
+		t.Errorf("log record = %+v, want level ERROR, a message that the merge failed, and path %s", record, path)
+	}
+	if !strings.Contains(record.Error, "fingerprint log entry") {
+		t.Errorf("logged error = %q, want the decoding error of the short entry", record.Error)
+	}
 }

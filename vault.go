@@ -37,6 +37,7 @@ type Option func(*config)
 type config struct {
 	clock       func() time.Time
 	lockTimeout time.Duration
+	logger      *slog.Logger
 }
 
 // WithClock sets the source of the current time for creation, expiry and
@@ -50,6 +51,13 @@ func WithClock(now func() time.Time) Option {
 // DefaultLockTimeout. New ignores it.
 func WithLockTimeout(d time.Duration) Option {
 	return func(c *config) { c.lockTimeout = d }
+}
+
+// WithLogger sets the logger that Open gives its store for errors of work
+// that runs in the background, such as a failed merge of the fingerprint
+// index (BoltOptions.Logger). By default they are discarded. New ignores it.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
 }
 
 func buildConfig(opts []Option) config {
@@ -66,7 +74,7 @@ func buildConfig(opts []Option) config {
 // ErrLocked after the lock timeout.
 func Open(path string, keys *KeyRing, opts ...Option) (*Vault, error) {
 	cfg := buildConfig(opts)
-	store, err := OpenBoltStore(path, &BoltOptions{LockTimeout: cfg.lockTimeout})
+	store, err := OpenBoltStore(path, &BoltOptions{LockTimeout: cfg.lockTimeout, Logger: cfg.logger})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,10 +124,12 @@ func (f *vaultFlags) dbPath() string {
 	return defaultDBPath
 }
 
-// open opens the vault. A missing database is an error unless mayCreate is
-// set. Then open creates the database, and also the key file beside it when
-// no keys are configured.
-func (f *vaultFlags) open(stderr io.Writer, mayCreate bool) (*tokenvault.Vault, error) {
+// open opens the vault with opts. A missing database is an error unless
+// mayCreate is set. Then open creates the database, and also the key file
+// beside it when no keys are configured. Errors of background work, such as
+// a failed merge of the fingerprint index, go to stderr as text unless opts
+// set another logger.
+func (f *vaultFlags) open(stderr io.Writer, mayCreate bool, opts ...tokenvault.Option) (*tokenvault.Vault, error) {
 	dbPath := f.dbPath()
 	dbExists, err := fileExists(dbPath)
 	if err != nil {
@@ -140,7 +143,8 @@ func (f *vaultFlags) open(stderr io.Writer, mayCreate bool) (*tokenvault.Vault, 
 	if err != nil {
 		return nil, err
 	}
-	vault, err := tokenvault.Open(dbPath, keys)
+	opts = append([]tokenvault.Option{tokenvault.WithLogger(slog.New(slog.NewTextHandler(stderr, nil)))}, opts...)
+	vault, err := tokenvault.Open(dbPath, keys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", dbPath, err)
 	}

@@ -301,7 +301,7 @@ func runServe(ctx context.Context, s streams, cfg *serveConfig) error {
 	}
 
 	dbPath := cfg.vault.dbPath()
-	vault, err := cfg.vault.open(stderr, true)
+	vault, err := cfg.vault.open(stderr, true, tokenvault.WithLogger(logger))
 	if err != nil {
 		return fail("open vault failed", err, "db", dbPath)
 	}
