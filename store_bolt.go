@@ -54,8 +54,9 @@ type BoltOptions struct {
 	FingerprintMergeAfter int
 
 	// Logger receives an error record for each failed background merge of
-	// the fingerprint log, with the file's path and the error; nil discards
-	// them. Errors name no value or token.
+	// the fingerprint log, and an info record when the open upgrades the
+	// file's schema. Each record has the file's path, and errors name no
+	// value or token. Nil discards them.
 	Logger *slog.Logger
 }
 
@@ -121,9 +122,12 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 		}
 	}
 
-	db, err := openBolt(path, timeout)
+	db, upgraded, err := openBolt(path, timeout)
 	if err != nil {
 		return nil, err
+	}
+	if upgraded {
+		logger.Info("upgraded the file from schema version 1 to 2, which builds that read version 1 cannot open", "path", path)
 	}
 	guard := &damageGuard{}
 	var recent *recentIndex
@@ -145,34 +149,35 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 }
 
 // openBolt opens the bbolt file at path and checks or creates its schema.
-func openBolt(path string, timeout time.Duration) (*bolt.DB, error) {
-	var db *bolt.DB
+// upgraded reports whether it upgraded the file from schema version 1.
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, upgraded bool, err error) {
 	guard := &damageGuard{}
-	err := guard.run(func() error {
+	err = guard.run(func() error {
 		var err error
 		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
 		return err
 	})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s is locked by another process or another open vault (waited %s)", ErrLocked, path, timeout)
+		return nil, false, fmt.Errorf("%w: %s is locked by another process or another open vault (waited %s)", ErrLocked, path, timeout)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
 		// Both meta pages failed bbolt's validation: the file is not bbolt,
 		// was written by another bbolt file format version, or is damaged.
-		return nil, fmt.Errorf("%w: %s has no valid bbolt header: %w", ErrNotVault, path, err)
+		return nil, false, fmt.Errorf("%w: %s has no valid bbolt header: %w", ErrNotVault, path, err)
 	case err != nil:
-		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
+		return nil, false, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
-	if err := guard.run(func() error { return db.Update(initSchema) }); err != nil {
+	initialize := func(tx *bolt.Tx) error { return initSchema(tx, &upgraded) }
+	if err := guard.run(func() error { return db.Update(initialize) }); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
+		return nil, false, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
-	return db, nil
+	return db, upgraded, nil
 }
 
 // initSchema creates the buckets of a new file, or checks the schema version
-// of an existing one.
-func initSchema(tx *bolt.Tx) error {
+// of an existing one, upgrading version 1 and setting *upgraded if it did.
+func initSchema(tx *bolt.Tx, upgraded *bool) error {
 	if b := tx.Bucket(bucketSchema); b != nil {
 		v := b.Get(keySchemaVersion)
 		if len(v) != 4 {
@@ -183,7 +188,7 @@ func initSchema(tx *bolt.Tx) error {
 			if err := upgradeSchema1(tx); err != nil {
 				return err
 			}
-			got = boltSchemaVersion
+			got, *upgraded = boltSchemaVersion, true
 		}
 		if got != boltSchemaVersion {
 			return fmt.Errorf("%w: the file has schema version %d, this build reads version %d", ErrSchemaVersion, got, boltSchemaVersion)

@@ -63,7 +63,7 @@ func (s *BoltStore) Compact(ctx context.Context) error {
 	}
 
 	// Reopen the file, the new one or, if the rename failed, the old one.
-	db, err := openBolt(s.path, s.timeout)
+	db, _, err := openBolt(s.path, s.timeout)
 	if err != nil {
 		s.closed, s.closeErr = true, err
 		return fmt.Errorf("tokenvault: compact %s: reopen: %w", s.path, err)

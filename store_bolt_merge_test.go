@@ -298,11 +298,15 @@ func TestBoltSchemaUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = OpenBoltStore(path, nil)
+	var logs bytes.Buffer
+	s, err = OpenBoltStore(path, &BoltOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatalf("OpenBoltStore of schema version 1 err = %v, want nil", err)
 	}
 	defer s.Close()
+	if got := logs.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, `"level":"INFO"`) || !strings.Contains(got, "schema version 1 to 2") {
+		t.Errorf("log of the upgrading open = %q, want one INFO record of the upgrade from schema version 1 to 2", got)
+	}
 	wantLookups(t, s, want)
 	rec := mergeTestRecord(30)
 	if err := s.Create(ctx, rec); err != nil {
@@ -320,6 +324,21 @@ func TestBoltSchemaUpgrade(t *testing.T) {
 		return nil
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	logs.Reset()
+	s, err = OpenBoltStore(path, &BoltOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("OpenBoltStore after the upgrade err = %v, want nil", err)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("log of an open after the upgrade = %q, want nothing", logs.String())
+	}
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -34,7 +34,7 @@ func (s *BoltStore) reopen() {
 		s.closed, s.closeErr = true, err
 		return
 	}
-	db, err := openBolt(s.path, s.timeout)
+	db, _, err := openBolt(s.path, s.timeout)
 	if err != nil {
 		s.closed, s.closeErr = true, err
 		return

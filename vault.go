@@ -53,9 +53,10 @@ func WithLockTimeout(d time.Duration) Option {
 	return func(c *config) { c.lockTimeout = d }
 }
 
-// WithLogger sets the logger that Open gives its store for errors of work
-// that runs in the background, such as a failed merge of the fingerprint
-// index (BoltOptions.Logger). By default they are discarded. New ignores it.
+// WithLogger sets the logger that Open gives its store (BoltOptions.Logger)
+// for errors of work that runs in the background, such as a failed merge of
+// the fingerprint index, and for a schema upgrade. By default they are
+// discarded. New ignores it.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }

@@ -126,9 +126,9 @@ func (f *vaultFlags) dbPath() string {
 
 // open opens the vault with opts. A missing database is an error unless
 // mayCreate is set. Then open creates the database, and also the key file
-// beside it when no keys are configured. Errors of background work, such as
-// a failed merge of the fingerprint index, go to stderr as text unless opts
-// set another logger.
+// beside it when no keys are configured. The store's log records, such as a
+// failed merge of the fingerprint index or a schema upgrade, go to stderr as
+// text unless opts set another logger.
 func (f *vaultFlags) open(stderr io.Writer, mayCreate bool, opts ...tokenvault.Option) (*tokenvault.Vault, error) {
 	dbPath := f.dbPath()
 	dbExists, err := fileExists(dbPath)
