@@ -39,7 +39,9 @@
 // Detokenize answers every unknown, malformed or altered token with the same
 // ErrNotFound. Errors and printed values never contain a card number or key:
 // CardNumber and KeyRing print masked whatever the verb, logger or encoder.
-// The package never logs.
+// The package logs only to a logger given with WithLogger or
+// BoltOptions.Logger, and only a failed background merge and a schema
+// upgrade, with the file's path.
 //
 // CloseToken deletes the ciphertext and the fingerprint (crypto-shredding)
 // and keeps a tombstone, so a closed token answers ErrClosed and is never

@@ -90,6 +90,8 @@ func Open(path string, keys *KeyRing, opts ...Option) (*Vault, error) {
 // New returns a vault over store, which it owns from then on: Vault.Close
 // closes it. New fails with ErrKeyMismatch if keys cannot decrypt what the
 // store holds, and records the primary key as one that encrypts from now on.
+// The options that configure a store, WithLockTimeout and WithLogger, have no
+// effect here: give them to the store, as BoltOptions does.
 func New(store Store, keys *KeyRing, opts ...Option) (*Vault, error) {
 	if store == nil {
 		return nil, errors.New("tokenvault: New: store is nil")
