@@ -304,8 +304,15 @@ func TestBoltSchemaUpgrade(t *testing.T) {
 		t.Fatalf("OpenBoltStore of schema version 1 err = %v, want nil", err)
 	}
 	defer s.Close()
-	if got := logs.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, `"level":"INFO"`) || !strings.Contains(got, "schema version 1 to 2") {
-		t.Errorf("log of the upgrading open = %q, want one INFO record of the upgrade from schema version 1 to 2", got)
+	upgrade := onlyLogRecord(t, &logs)
+	if upgrade.Level != "INFO" {
+		t.Errorf("level of the upgrade's log record = %q, want INFO", upgrade.Level)
+	}
+	if !strings.Contains(upgrade.Msg, "schema version 1 to 2") {
+		t.Errorf("message of the upgrade's log record = %q, want one that names schema versions 1 and 2", upgrade.Msg)
+	}
+	if upgrade.Path != path {
+		t.Errorf("path of the upgrade's log record = %q, want %q", upgrade.Path, path)
 	}
 	wantLookups(t, s, want)
 	rec := mergeTestRecord(30)
@@ -460,20 +467,37 @@ func TestFingerprintMergeFailureLogged(t *testing.T) {
 		t.Errorf("the fingerprint log has %d entries after the failed merge, want 5", got)
 	}
 
-	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	if len(lines) != 1 {
-		t.Fatalf("the logger got %d records, want 1: %q", len(lines), logs.String())
+	record := onlyLogRecord(t, &logs)
+	if record.Level != "ERROR" {
+		t.Errorf("level of the merge's log record = %q, want ERROR", record.Level)
 	}
-	var record struct {
-		Level, Msg, Path, Error string
+	if !strings.Contains(record.Msg, "merge failed") {
+		t.Errorf("message of the merge's log record = %q, want one that says the merge failed", record.Msg)
 	}
-	if err := json.Unmarshal([]byte(lines[0]), &record); err != nil {
-		t.Fatalf("log record %q is not JSON: %v", lines[0], err)
-	}
-	if record.Level != "ERROR" || record.Path != path || !strings.Contains(record.Msg, "merge failed") {
-		t.Errorf("log record = %+v, want level ERROR, a message that the merge failed, and path %s", record, path)
+	if record.Path != path {
+		t.Errorf("path of the merge's log record = %q, want %q", record.Path, path)
 	}
 	if !strings.Contains(record.Error, "fingerprint log entry") {
 		t.Errorf("logged error = %q, want the decoding error of the short entry", record.Error)
 	}
+}
+
+// logRecord is the part of a JSON log record of the store that tests read.
+type logRecord struct {
+	Level, Msg, Path, Error string
+}
+
+// onlyLogRecord decodes the JSON log in logs and fails the test unless it
+// contains exactly one record.
+func onlyLogRecord(t *testing.T, logs *bytes.Buffer) logRecord {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("the logger got %d records, want 1: %q", len(lines), logs.String())
+	}
+	var record logRecord
+	if err := json.Unmarshal([]byte(lines[0]), &record); err != nil {
+		t.Fatalf("log record %q is not JSON: %v", lines[0], err)
+	}
+	return record
 }
