@@ -25,8 +25,10 @@ type TokenizeResult struct {
 const batchChunkSize = 4096
 
 // batchWorkers bounds the goroutines of a batch tokenization that cannot use
-// BatchCreator. Concurrent tokenizations share the store's commits.
-const batchWorkers = 16
+// BatchCreator, such as a deterministic one. Concurrent tokenizations share
+// the store's commits: 'tokenvault import --deterministic', which runs two
+// batches at once, tokenized 2.5 times faster with 512 than with 16.
+const batchWorkers = 512
 
 // TokenizeCardBatch tokenizes each card number of pans as TokenizeCard does
 // with opts, and returns one result per number, in the order of pans, also

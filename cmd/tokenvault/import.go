@@ -14,11 +14,6 @@ import (
 	"github.com/tokenvault/tokenvault"
 )
 
-// maxImportInFlight bounds the values an import tokenizes at once. Each
-// commit of the bbolt store takes every tokenization waiting for it, so more
-// values in flight make fewer, larger commits.
-const maxImportInFlight = 1024
-
 var importCommand = &command{
 	name:     "import",
 	synopsis: "[flags] [FILE] > output",
@@ -49,8 +44,8 @@ import shows its progress on standard error: a bar with the rate and the time
 left when standard error is a terminal, and otherwise a line every 10 seconds.
 The time left is known when FILE is a regular file.
 
-Up to 1,024 values are tokenized at once, so that the database commits them in
-large transactions; every token written to the output is on disk.`,
+Values are tokenized in batches of up to 1,024, each committed in one
+transaction of the database; every token written to the output is on disk.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		vf := addVaultFlags(fs)
 		csvInput := fs.Bool("csv", false, "read CSV and replace the values of one column with tokens")
@@ -90,8 +85,8 @@ large transactions; every token written to the output is on disk.`,
 			if err != nil {
 				return err
 			}
-			err = runImport(ctx, s, in, size, src, isCard, func(ctx context.Context, value []byte) ([]byte, error) {
-				return tokenizeLine(ctx, vault, isCard, value, opts)
+			err = runImport(ctx, s, in, size, src, isCard, func(ctx context.Context, values [][]byte) ([][]byte, []error) {
+				return tokenizeLines(ctx, vault, isCard, values, opts)
 			})
 			return closeVault(vault, err)
 		}
@@ -153,13 +148,13 @@ func regularFileSize(r io.Reader) int64 {
 // runImport tokenizes the values of in, of size bytes (-1 when unknown), one
 // per line or, with src, one per CSV row, and reports progress. stripBOM
 // removes a UTF-8 byte order mark from the first line.
-func runImport(ctx context.Context, s streams, in io.Reader, size int64, src *csvSource, stripBOM bool, fn lineFunc) error {
+func runImport(ctx context.Context, s streams, in io.Reader, size int64, src *csvSource, stripBOM bool, fn batchFunc) error {
 	prog := newProgress(s.stderr, "import", "values")
 	// Messages about single values go to the same terminal line as the bar,
 	// which must be cleared first.
 	s.stderr = prog.lineWriter()
 
-	p := &pipeline{noun: "line", emptied: "output lines", inFlight: maxImportInFlight, fn: fn}
+	p := &pipeline{noun: "line", emptied: "output lines", inFlight: batchesInFlightItems, batch: fn}
 	if src == nil {
 		p.read = func(out chan<- inputLine) { readLines(in, out, stripBOM) }
 		p.out = lineWriter{bufio.NewWriter(s.stdout)}

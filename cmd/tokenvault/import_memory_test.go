@@ -118,8 +118,8 @@ func TestImportMemoryStaysFlat(t *testing.T) {
 	stop := liveHeapSampler(interval)
 	var out lineCounter
 	s := streams{stdout: &out, stderr: io.Discard}
-	err = runImport(context.Background(), s, pr, -1, nil, true, func(ctx context.Context, value []byte) ([]byte, error) {
-		return tokenizeLine(ctx, vault, true, value, nil)
+	err = runImport(context.Background(), s, pr, -1, nil, true, func(ctx context.Context, values [][]byte) ([][]byte, []error) {
+		return tokenizeLines(ctx, vault, true, values, nil)
 	})
 	samples := stop()
 	if err != nil {

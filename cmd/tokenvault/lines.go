@@ -15,9 +15,19 @@ import (
 // largest value Tokenize accepts.
 const maxLineBytes = tokenvault.MaxDataSize
 
-// maxLinesInFlight bounds the lines processed concurrently. Concurrent
-// tokenizations share the bbolt store's commits, and so its fsyncs.
+// maxLinesInFlight bounds the lines that a lineFunc processes concurrently.
 const maxLinesInFlight = 16
+
+// Batches of items: up to maxBatchItems items in one call of a batchFunc,
+// and up to maxBatchesInFlight calls at once, so that one batch is encrypted
+// while the store commits the other. A commit of card-shaped tokens holds
+// about one page of memory per value, because their records go to random
+// places: batches of 4,096 imported card numbers 1.2 times faster than
+// batches of 1,024, with a live heap 2.5 times larger.
+const (
+	maxBatchItems      = 1024
+	maxBatchesInFlight = 2
+)
 
 // utf8BOM is the byte order mark that some Windows tools write at the start
 // of a text file.
@@ -27,6 +37,11 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // for a problem with that line, and any other error for a failure that stops
 // the run. Neither error may contain the line.
 type lineFunc func(ctx context.Context, line []byte) ([]byte, error)
+
+// batchFunc turns many input items into their output items at once:
+// outputs[i] and errs[i] are for items[i], with the rules of lineFunc. Both
+// slices have len(items) elements.
+type batchFunc func(ctx context.Context, items [][]byte) (outputs [][]byte, errs []error)
 
 // lineError is a problem with one input line, which does not stop the run.
 // Its message must not contain the line.
@@ -123,6 +138,7 @@ type lineJob struct {
 	number int
 	row    []string
 	offset int64
+	text   []byte // the input, kept until a batch takes it
 	output []byte
 	err    error
 	done   chan struct{}
@@ -133,8 +149,9 @@ type pipeline struct {
 	noun     string                     // "line" or "row", in messages
 	emptied  string                     // the part a failed item leaves empty, such as "output lines"
 	read     func(out chan<- inputLine) // sends the items in order, then closes out
-	inFlight int                        // items processed at once
-	fn       lineFunc
+	inFlight int                        // items read and not yet written
+	fn       lineFunc                   // processes one item; not used when batch is set
+	batch    batchFunc                  // processes up to maxBatchItems items
 	out      itemWriter
 	written  func(job *lineJob) // called after each item's output; may be nil
 	skipped  int                // items before the first that read sends, such as a header row
@@ -162,20 +179,43 @@ func (l lineWriter) flush() error { return l.w.Flush() }
 // in input order. A line that fails gets an empty output line and a message
 // "line N: reason" on standard error, and the other lines go on.
 func processLines(ctx context.Context, s streams, stripBOM bool, fn lineFunc) error {
-	return processItems(ctx, s, &pipeline{
-		noun:     "line",
-		emptied:  "output lines",
-		read:     func(out chan<- inputLine) { readLines(s.stdin, out, stripBOM) },
-		inFlight: maxLinesInFlight,
-		fn:       fn,
-		out:      lineWriter{bufio.NewWriter(s.stdout)},
-	})
+	p := linePipeline(s, stripBOM)
+	p.inFlight, p.fn = maxLinesInFlight, fn
+	return processItems(ctx, s, p)
 }
 
-// processItems runs p.fn on every item that p.read sends, up to p.inFlight
-// items at a time, and writes the results with p.out in input order. An item
-// that fails gets an empty output item and a message "line N: reason" (or
-// "row N") on standard error, and the other items go on.
+// processLineBatches is processLines with a function that processes many
+// lines at once.
+func processLineBatches(ctx context.Context, s streams, stripBOM bool, fn batchFunc) error {
+	p := linePipeline(s, stripBOM)
+	p.inFlight, p.batch = batchesInFlightItems, fn
+	return processItems(ctx, s, p)
+}
+
+// batchesInFlightItems is the inFlight of a pipeline with a batchFunc: room
+// for the batches being processed, and for the next one to fill meanwhile.
+const batchesInFlightItems = (maxBatchesInFlight + 1) * maxBatchItems
+
+// linePipeline returns a pipeline that reads lines from standard input and
+// writes one line per item to standard output.
+func linePipeline(s streams, stripBOM bool) *pipeline {
+	return &pipeline{
+		noun:    "line",
+		emptied: "output lines",
+		read:    func(out chan<- inputLine) { readLines(s.stdin, out, stripBOM) },
+		out:     lineWriter{bufio.NewWriter(s.stdout)},
+	}
+}
+
+// processItems runs p.fn, or p.batch, on every item that p.read sends, with
+// up to p.inFlight items read and not yet written, and writes the results
+// with p.out in input order. An item that fails gets an empty output item and
+// a message "line N: reason" (or "row N") on standard error, and the other
+// items go on.
+//
+// A batch starts when no other batch runs, so that a lone item, such as a
+// line typed at a terminal, is processed at once. While batches run, the
+// items read meanwhile wait for the next one, up to maxBatchItems.
 //
 // When ctx is canceled, processItems stops reading, finishes the items
 // already read and returns an error. fn runs without ctx's cancellation, so
@@ -184,9 +224,12 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 	items := make(chan inputLine)
 	go p.read(items)
 	jobCtx := context.WithoutCancel(ctx)
+	batchDone := make(chan struct{}, maxBatchesInFlight)
 
 	var (
 		pending     []*lineJob   // in input order
+		queued      []*lineJob   // the end of pending that waits for a batch
+		running     int          // batches started and not yet done
 		input       = items      // nil once the input is no longer read
 		interrupted = ctx.Done() // nil once ctx is canceled
 		stopped     bool         // true once ctx was canceled
@@ -204,8 +247,17 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 				return err
 			}
 			if fatalErr != nil {
-				input, pending = nil, nil
+				input, pending, queued = nil, nil, nil
 			}
+			continue
+		}
+
+		if len(queued) > 0 && running < maxBatchesInFlight &&
+			(running == 0 || input == nil || len(queued) >= maxBatchItems) {
+			n := min(len(queued), maxBatchItems)
+			startBatch(jobCtx, queued[:n], p.batch, batchDone)
+			queued = queued[n:]
+			running++
 			continue
 		}
 
@@ -235,9 +287,20 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 			default:
 				lastItem = item.number
 				itemsRead++
-				pending = append(pending, startLine(jobCtx, item, p.fn))
+				job := newJob(item)
+				pending = append(pending, job)
+				switch {
+				case job.err != nil:
+					close(job.done)
+				case p.batch != nil:
+					queued = append(queued, job)
+				default:
+					startLine(jobCtx, job, p.fn)
+				}
 			}
 		case <-headDone:
+		case <-batchDone:
+			running--
 		case <-interrupted:
 			interrupted, input, stopped = nil, nil, true
 		}
@@ -266,21 +329,42 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 	return nil
 }
 
-// startLine runs fn on item in a new goroutine, or fails an item that the
-// reader failed at once.
-func startLine(ctx context.Context, item inputLine, fn lineFunc) *lineJob {
-	job := &lineJob{number: item.number, row: item.row, offset: item.offset, done: make(chan struct{})}
+// newJob returns the job of item. An item that the reader failed gets its
+// error at once; the caller closes its done channel.
+func newJob(item inputLine) *lineJob {
+	job := &lineJob{number: item.number, row: item.row, offset: item.offset, text: item.text, done: make(chan struct{})}
 	if item.fail != "" {
 		job.err = &lineError{msg: item.fail}
-		close(job.done)
-		return job
 	}
+	return job
+}
 
+// startLine runs fn on job in a new goroutine.
+func startLine(ctx context.Context, job *lineJob, fn lineFunc) {
 	go func() {
 		defer close(job.done)
-		job.output, job.err = fn(ctx, item.text)
+		job.output, job.err = fn(ctx, job.text)
+		job.text = nil
 	}()
-	return job
+}
+
+// startBatch runs fn on jobs in a new goroutine, which sends on done when
+// every job is done.
+func startBatch(ctx context.Context, jobs []*lineJob, fn batchFunc, done chan<- struct{}) {
+	go func() {
+		defer func() { done <- struct{}{} }()
+
+		texts := make([][]byte, len(jobs))
+		for i, job := range jobs {
+			texts[i] = job.text
+		}
+		outputs, errs := fn(ctx, texts)
+
+		for i, job := range jobs {
+			job.output, job.err, job.text = outputs[i], errs[i], nil
+			close(job.done)
+		}
+	}()
 }
 
 // writeResult writes the output of a finished job, or an empty item and its

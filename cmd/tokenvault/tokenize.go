@@ -44,8 +44,8 @@ database and a key file beside it (see 'tokenvault help keygen').`,
 			if err != nil {
 				return err
 			}
-			err = processLines(ctx, s, isCard, func(ctx context.Context, line []byte) ([]byte, error) {
-				return tokenizeLine(ctx, vault, isCard, line, opts)
+			err = processLineBatches(ctx, s, isCard, func(ctx context.Context, lines [][]byte) ([][]byte, []error) {
+				return tokenizeLines(ctx, vault, isCard, lines, opts)
 			})
 			return closeVault(vault, err)
 		}
@@ -132,35 +132,58 @@ func tokenizeOptions(fs *flag.FlagSet, valueType, format string, deterministic b
 	return opts, isCard, nil
 }
 
-// tokenizeLine returns the token of one line. Invalid input is a *lineError,
-// whose message comes from the library, which never puts the value in it.
-// An invalid option, such as an expiry past the latest time the store can
-// record, would fail every line, so it stops the run instead.
-func tokenizeLine(ctx context.Context, vault *tokenvault.Vault, isCard bool, line []byte, opts []tokenvault.TokenizeOption) ([]byte, error) {
-	var token string
-	var err error
+// tokenizeLines returns the token of each line, or its error, through the
+// vault's batch tokenization. A problem with one line, such as an invalid
+// card number, is a *lineError, whose message comes from the library, which
+// never puts the value in it. A failure of the whole call, such as an expiry
+// past the latest time the store can record or a failed store write, stops
+// the run instead.
+func tokenizeLines(ctx context.Context, vault *tokenvault.Vault, isCard bool, lines [][]byte, opts []tokenvault.TokenizeOption) ([][]byte, []error) {
+	var results []tokenvault.TokenizeResult
+	var callErr error
 	if isCard {
-		token, err = vault.TokenizeCard(ctx, string(line), opts...)
+		pans := make([]string, len(lines))
+		for i, line := range lines {
+			pans[i] = string(line)
+		}
+		results, callErr = vault.TokenizeCardBatch(ctx, pans, opts...)
 	} else {
-		token, err = vault.Tokenize(ctx, line, opts...)
+		results, callErr = vault.TokenizeBatch(ctx, lines, opts...)
 	}
 
-	switch {
-	case err == nil:
-		return []byte(token), nil
-	case errors.Is(err, tokenvault.ErrInvalidCardNumber),
-		errors.Is(err, tokenvault.ErrInvalidData),
-		errors.Is(err, tokenvault.ErrTokenSpaceExhausted):
-		return nil, &lineError{msg: flagHints(errorText(err))}
-	default:
-		return nil, errors.New(flagHints(errorText(err)))
+	outputs := make([][]byte, len(lines))
+	errs := make([]error, len(lines))
+	for i, r := range results {
+		switch {
+		case r.Err == nil:
+			outputs[i] = []byte(r.Token)
+		case oneValueFailed(r.Err, callErr):
+			errs[i] = &lineError{msg: flagHints(errorText(r.Err))}
+		default:
+			errs[i] = errors.New(flagHints(errorText(r.Err)))
+		}
 	}
+	return outputs, errs
+}
+
+// oneValueFailed reports whether err, the error of one value of a batch
+// tokenization that failed with callErr as a whole (nil if it did not), is
+// about that value alone.
+func oneValueFailed(err, callErr error) bool {
+	if callErr != nil && errors.Is(err, callErr) {
+		return false
+	}
+	return errors.Is(err, tokenvault.ErrInvalidCardNumber) ||
+		errors.Is(err, tokenvault.ErrInvalidData) ||
+		errors.Is(err, tokenvault.ErrInvalidOption) ||
+		errors.Is(err, tokenvault.ErrTokenSpaceExhausted)
 }
 
 // flagHints returns msg with the library's hints, which name Go options,
 // changed to name the flags of tokenize.
 func flagHints(msg string) string {
 	msg = strings.ReplaceAll(msg, "use AllowNonLuhn", "use --allow-non-luhn")
+	msg = strings.ReplaceAll(msg, "use FormatCard", "use --format card")
 	return strings.ReplaceAll(msg, "use NoExpiry", "use --expires-in never")
 }
 

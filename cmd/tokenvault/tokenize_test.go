@@ -258,6 +258,40 @@ func TestFormatCardFirstSix(t *testing.T) {
 	}
 }
 
+// TestFormatCardFirstSixTooShort checks that a number too short for
+// card-first-six fails its own line only, with a hint that names the flag.
+func TestFormatCardFirstSixTooShort(t *testing.T) {
+	w := newWorkspace(t)
+	var short, long string
+	for _, p := range testPANs {
+		switch {
+		case !p.luhnValid:
+		case len(p.pan) < tokenvault.MinFirstSixDigits && short == "":
+			short = p.pan
+		case len(p.pan) >= tokenvault.MinFirstSixDigits && long == "":
+			long = p.pan
+		}
+	}
+
+	for _, command := range []string{"tokenize", "import"} {
+		r := w.run(t, long+"\n"+short+"\n"+long+"\n", command, "--format", "card-first-six")
+		checkExit(t, r, 1)
+		checkStderr(t, r, "line 2: invalid option: format card-first-six needs a card number of at least 15 digits")
+		checkStderr(t, r, "use --format card")
+		got := lines(r.stdout)
+		if len(got) != 3 {
+			t.Fatalf("%s printed %d lines, want 3", command, len(got))
+		}
+		if got[0] == "" || got[2] == "" {
+			t.Errorf("%s printed no token on line 1 or 3, whose numbers are long enough", command)
+		}
+		if got[1] != "" {
+			t.Errorf("%s printed a token on line 2, whose number is too short", command)
+		}
+		w.checkNoSecrets(t, r)
+	}
+}
+
 func TestFormatOpaque(t *testing.T) {
 	w := newWorkspace(t)
 	pan := testPANs[3].pan
