@@ -15,11 +15,6 @@ type itemResult struct {
 	problem problem
 }
 
-// maxBatchWorkers bounds the goroutines that tokenize the items of one batch.
-// Concurrent tokenizations share the store's commits, so a batch costs a few
-// disk syncs instead of one per item.
-const maxBatchWorkers = 16
-
 func (h *Handler) tooManyItems(n int) problem {
 	return failf(codeTooManyItems, fmt.Sprintf("Batch has %d items, the maximum is %d: split it", n, h.maxBatchItems))
 }

@@ -94,6 +94,48 @@ func TestTokenizeBatchKeepsOrder(t *testing.T) {
 	}
 }
 
+// TestTokenizeBatchOptionGroups interleaves items with three sets of
+// options, and checks that each item gets the token its own options ask for:
+// equal tokens for a deterministic value and scope, whether in one batch or
+// by /tokenize, and other tokens elsewhere.
+func TestTokenizeBatchOptionGroups(t *testing.T) {
+	f := newFixture(t)
+	f.sent(visaPAN)
+	det := map[string]any{"data": visaPAN, "type": "card", "deterministic": true, "scope": "acquirer"}
+	other := map[string]any{"data": visaPAN, "type": "card", "deterministic": true, "scope": "other"}
+	random := map[string]any{"data": visaPAN, "type": "card"}
+	items := []map[string]any{det, random, other, det, random, other, det}
+
+	results := decodeBatch(t, f.post("/tokenize/batch", apikey.RoleTokenize, jsonBody(t, map[string]any{"items": items})))
+	if len(results) != len(items) {
+		t.Fatalf("batch has %d results, want %d", len(results), len(items))
+	}
+	for i, res := range results {
+		if res.Token == "" {
+			t.Fatalf("item %d failed: %s %s", i, res.Code, res.Error)
+		}
+	}
+
+	single := f.tokenize(visaPAN, map[string]any{"type": "card", "deterministic": true, "scope": "acquirer"})
+	for _, i := range []int{0, 3, 6} {
+		if results[i].Token != single {
+			t.Errorf("item %d: deterministic token differs from the one /tokenize returns for the same scope", i)
+		}
+	}
+	if results[2].Token != results[5].Token {
+		t.Errorf("items 2 and 5 (scope other) got different tokens")
+	}
+	if results[2].Token == single {
+		t.Errorf("item 2 (scope other) got the token of scope acquirer")
+	}
+	if results[1].Token == results[4].Token {
+		t.Errorf("items 1 and 4 (random tokens) got the same token")
+	}
+	if results[1].Token == single || results[1].Token == results[2].Token {
+		t.Errorf("item 1 (random token) got a deterministic token")
+	}
+}
+
 func TestDetokenizeBatchMixed(t *testing.T) {
 	f := newFixture(t)
 	active := f.tokenize(visaPAN, map[string]any{"type": "card"})

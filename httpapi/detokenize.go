@@ -49,8 +49,8 @@ func (h *Handler) detokenize(x *exchange) {
 }
 
 // detokenizeBatch detokenizes the tokens in order, one audit record each.
-// Reads do not wait for the disk, so unlike tokenizeBatch it runs them on
-// the request's goroutine, which keeps the audit records in request order.
+// Reads do not wait for the disk, so it runs them one by one on the
+// request's goroutine, which keeps the audit records in request order.
 func (h *Handler) detokenizeBatch(x *exchange) {
 	var req detokenizeBatchRequest
 	if p := x.decode(&req); p.failed() {

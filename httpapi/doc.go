@@ -54,7 +54,9 @@
 // the code that the single-item route would give. One bad value fails only
 // its item. A body that does not decode fails the whole batch with 400, as
 // does a bad purpose, and a batch of more than Config.MaxBatchItems items
-// fails with 413 too_many_items.
+// fails with 413 too_many_items. The items of POST /tokenize/batch that ask
+// for the same options go to one call of tokenvault.Vault.TokenizeBatch or
+// TokenizeCardBatch, which commits their random tokens together.
 //
 // GET /tokens/{token} needs the lifecycle or detokenize role and returns
 // the JSON of tokenvault.TokenInfo.MarshalJSON, as the command's inspect

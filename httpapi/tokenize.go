@@ -52,19 +52,78 @@ func (h *Handler) tokenizeBatch(x *exchange) {
 		return
 	}
 
-	ctx := x.r.Context()
 	results := make([]itemResult, len(req.Items))
-	forEach(len(req.Items), maxBatchWorkers, func(i int) {
-		defer func() {
-			if v := recover(); v != nil {
-				results[i] = itemResult{problem: problem{code: codeInternal, err: fmt.Errorf("tokenize panicked: %v", v)}}
-			}
-		}()
-		token, p := h.tokenizeItem(ctx, &req.Items[i])
-		results[i] = itemResult{token: token, problem: p}
+	groups := groupByOptions(req.Items, results)
+	forEach(len(groups), len(groups), func(g int) {
+		h.tokenizeGroup(x.r.Context(), req.Items, groups[g], results)
 	})
 
 	x.writeBatch(results, func(dst []byte, r *itemResult) []byte { return appendToken(dst, r.token) })
+}
+
+// optionGroup is the items of a batch that ask for the same options.
+type optionGroup struct {
+	opts  []tokenvault.TokenizeOption
+	card  bool
+	items []int // indexes into the batch
+}
+
+// groupByOptions groups the items by their options, in the order in which
+// each set of options first appears, so that each group is one call of the
+// vault's batch tokenization. An item with invalid options gets its problem
+// in results and joins no group.
+func groupByOptions(items []tokenizeRequest, results []itemResult) []*optionGroup {
+	var groups []*optionGroup
+	byOptions := make(map[tokenizeRequest]*optionGroup)
+	for i := range items {
+		key := items[i]
+		key.Data = ""
+		g := byOptions[key]
+		if g == nil {
+			opts, p := key.options(nil)
+			if p.failed() {
+				results[i].problem = p
+				continue
+			}
+			g = &optionGroup{opts: opts, card: key.Type == "card"}
+			byOptions[key] = g
+			groups = append(groups, g)
+		}
+		g.items = append(g.items, i)
+	}
+	return groups
+}
+
+// tokenizeGroup tokenizes the items of g in one call of the vault's batch
+// tokenization, which commits many values per store transaction. It
+// recovers a panic, so that the other groups and the response go on.
+func (h *Handler) tokenizeGroup(ctx context.Context, items []tokenizeRequest, g *optionGroup, results []itemResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			for _, i := range g.items {
+				results[i] = itemResult{problem: problem{code: codeInternal, err: fmt.Errorf("tokenize panicked: %v", v)}}
+			}
+		}
+	}()
+
+	var batch []tokenvault.TokenizeResult
+	if g.card {
+		pans := make([]string, len(g.items))
+		for k, i := range g.items {
+			pans[k] = items[i].Data
+		}
+		batch, _ = h.vault.TokenizeCardBatch(ctx, pans, g.opts...)
+	} else {
+		data := make([][]byte, len(g.items))
+		for k, i := range g.items {
+			data[k] = []byte(items[i].Data)
+		}
+		batch, _ = h.vault.TokenizeBatch(ctx, data, g.opts...)
+	}
+
+	for k, i := range g.items {
+		results[i] = itemResult{token: batch[k].Token, problem: vaultProblem(batch[k].Err)}
+	}
 }
 
 // tokenizeItem tokenizes the value of one request.
