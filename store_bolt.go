@@ -148,13 +148,19 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	}, nil
 }
 
+// boltLockRetry is the pause between bbolt's attempts to lock the file
+// (flockRetryTimeout in bbolt v1.5.0). bbolt gives up when less than one
+// pause is left of its timeout, so openBolt adds one, and a caller's lock
+// timeout is the least time it waits.
+const boltLockRetry = 50 * time.Millisecond
+
 // openBolt opens the bbolt file at path and checks or creates its schema.
 // upgraded reports whether it upgraded the file from schema version 1.
 func openBolt(path string, timeout time.Duration) (db *bolt.DB, upgraded bool, err error) {
 	guard := &damageGuard{}
 	err = guard.run(func() error {
 		var err error
-		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout + boltLockRetry, FreelistType: bolt.FreelistMapType})
 		return err
 	})
 	switch {

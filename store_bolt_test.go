@@ -54,7 +54,7 @@ func TestBoltLockInProcess(t *testing.T) {
 	if !errors.Is(err, tokenvault.ErrLocked) {
 		t.Fatalf("second OpenBoltStore(%q) err = %v, want ErrLocked", path, err)
 	}
-	if elapsed := time.Since(start); elapsed < 150*time.Millisecond {
+	if elapsed := time.Since(start); elapsed < 200*time.Millisecond {
 		t.Errorf("second OpenBoltStore(%q) failed after %s, want it to wait for the 200ms lock timeout", path, elapsed)
 	}
 	wantErrorMentions(t, "second OpenBoltStore", err, path, "locked", "200ms")
