@@ -74,6 +74,7 @@ func (v *Vault) DetokenizeBatch(ctx context.Context, tokens []string) ([]Detoken
 	workers := min(runtime.GOMAXPROCS(0), (len(tokens)+detokenizeBatchShare-1)/detokenizeBatchShare)
 	for range workers {
 		wg.Go(func() {
+			defer stop.catch()
 			for !stop.stopped(ctx, v) {
 				i := int(next.Add(1) - 1)
 				if i >= len(tokens) {
@@ -88,6 +89,7 @@ func (v *Vault) DetokenizeBatch(ctx context.Context, tokens []string) ([]Detoken
 		})
 	}
 	wg.Wait()
+	stop.rethrow()
 
 	err = stop.result(ctx, v, int(next.Load()) < len(tokens))
 	if err != nil {

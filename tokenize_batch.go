@@ -25,10 +25,8 @@ type TokenizeResult struct {
 const batchChunkSize = 4096
 
 // batchWorkers bounds the goroutines of a batch tokenization that cannot use
-// BatchCreator, such as a deterministic one. Concurrent tokenizations share
-// the store's commits: 'tokenvault import --deterministic', which runs two
-// batches at once, tokenized 2.5 times faster with 512 than with 16.
-const batchWorkers = 512
+// BatchCreator. Concurrent tokenizations share the store's commits.
+const batchWorkers = 16
 
 // TokenizeCardBatch tokenizes each card number of pans as TokenizeCard does
 // with opts, and returns one result per number, in the order of pans, also
@@ -37,10 +35,11 @@ const batchWorkers = 512
 // Luhn check, and an option that does not fit that number, such as
 // FormatCardFirstSix for a 13-digit one.
 //
-// Random tokens are committed in groups of about 4,000, each group in
-// one store transaction when the store implements BatchCreator. Every
-// returned token is stored, as with TokenizeCard. Deterministic tokens are
-// made one value at a time, so that equal values in one batch get one token.
+// Tokens are committed in groups of about 4,000, each group in one store
+// transaction when the store implements BatchCreator. Every returned token
+// is stored, as with TokenizeCard. With Deterministic, a value that has a
+// live token gets it, and equal values in one batch get one token, unless it
+// expires while the batch runs.
 //
 // The error result is for a failure of the whole call. An invalid option, a
 // closed vault or an expiry time already past fail the call before any value
@@ -85,11 +84,10 @@ func (v *Vault) tokenizeBatch(ctx context.Context, n int, cfg *tokenizeConfig, i
 	}
 
 	results := make([]TokenizeResult, n)
-	creator, ok := v.store.(BatchCreator)
-	if cfg.deterministic || !ok {
-		err = v.tokenizeEach(ctx, results, cfg, item)
-	} else {
+	if creator, ok := v.store.(BatchCreator); ok {
 		err = v.tokenizeChunks(ctx, creator, results, cfg, item)
+	} else {
+		err = v.tokenizeEach(ctx, results, cfg, item)
 	}
 	if err != nil {
 		for i := range results {
@@ -119,6 +117,7 @@ func (v *Vault) tokenizeEach(ctx context.Context, results []TokenizeResult, cfg 
 	var wg sync.WaitGroup
 	for range min(batchWorkers, len(results)) {
 		wg.Go(func() {
+			defer stop.catch()
 			for !stop.stopped(ctx, v) {
 				i := int(next.Add(1) - 1)
 				if i >= len(results) {
@@ -136,6 +135,7 @@ func (v *Vault) tokenizeEach(ctx context.Context, results []TokenizeResult, cfg 
 		})
 	}
 	wg.Wait()
+	stop.rethrow()
 	return stop.result(ctx, v, int(next.Load()) < len(results))
 }
 
@@ -147,16 +147,38 @@ func valueError(err error) bool {
 }
 
 // batchStop ends the work of a batch call at the first failure of the whole
-// call, when ctx ends or when the vault starts to close.
+// call, at a panic in one of its goroutines, when ctx ends or when the vault
+// starts to close.
 type batchStop struct {
-	once sync.Once
-	err  error
-	set  atomic.Bool
+	once     sync.Once
+	err      error
+	panicked any // the value of the first panic, if that stopped the call
+	set      atomic.Bool
 }
+
+// errBatchPanicked is the error of a batch call that a panic stopped.
+var errBatchPanicked = errors.New("tokenvault: a goroutine of the batch panicked")
 
 // fail records err as the call's error, unless an earlier one was recorded.
 func (s *batchStop) fail(err error) {
 	s.once.Do(func() { s.err = err; s.set.Store(true) })
+}
+
+// catch, deferred in each goroutine of a batch call, stops the call at a
+// panic and keeps its value for rethrow. A panic in a goroutine that does
+// not recover it ends the process, whatever the caller recovers.
+func (s *batchStop) catch() {
+	if v := recover(); v != nil {
+		s.once.Do(func() { s.err, s.panicked = errBatchPanicked, v; s.set.Store(true) })
+	}
+}
+
+// rethrow raises again, in the caller's goroutine, the panic that catch
+// kept, after the call's goroutines have ended.
+func (s *batchStop) rethrow() {
+	if s.set.Load() && s.panicked != nil {
+		panic(s.panicked)
+	}
 }
 
 func (s *batchStop) stopped(ctx context.Context, v *Vault) bool {
@@ -179,11 +201,18 @@ func (s *batchStop) result(ctx context.Context, v *Vault, unfinished bool) error
 }
 
 // batchChunk is up to batchChunkSize consecutive items of a batch, ready to
-// store. recs[j] is nil for an item that failed validation.
+// store. recs[j] is nil for an item that failed validation or that already
+// has its deterministic token.
 type batchChunk struct {
 	start  int
 	recs   []*Record
 	values [][]byte // kept to draw another token when one is taken
+
+	// single[j] marks a deterministic item that goes through
+	// tokenizeDeterministic, one value at a time: its token expired, the
+	// lookup failed, or another record took its deterministic key first.
+	// It is nil for a batch that is not deterministic.
+	single []bool
 }
 
 // tokenizeChunks encrypts the next chunk while the store commits the
@@ -191,6 +220,7 @@ type batchChunk struct {
 func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, results []TokenizeResult, cfg *tokenizeConfig, item batchItem) error {
 	chunks := make(chan *batchChunk, 1)
 	stop := make(chan struct{})
+	var prepared batchStop // stops at a panic while preparing
 	go func() {
 		defer close(chunks)
 		for start := 0; start < len(results) && ctx.Err() == nil && !v.closing.Load(); start += batchChunkSize {
@@ -199,7 +229,10 @@ func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, result
 				return // a commit failed, so no later chunk is stored
 			default:
 			}
-			c := v.prepareChunk(start, min(start+batchChunkSize, len(results)), results, cfg, item)
+			c := v.prepareChunk(ctx, start, min(start+batchChunkSize, len(results)), results, cfg, item, &prepared)
+			if prepared.set.Load() {
+				return
+			}
 			select {
 			case chunks <- c:
 			case <-stop:
@@ -214,12 +247,13 @@ func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, result
 		if err != nil {
 			continue // drain, so that the goroutine above ends
 		}
-		err = v.commitChunk(ctx, creator, c, results)
+		err = v.commitChunk(ctx, creator, c, results, cfg)
 		if err != nil {
 			close(stop)
 		}
 		committed += len(c.recs)
 	}
+	prepared.rethrow()
 	if err == nil && committed < len(results) {
 		err = ctx.Err()
 		if err == nil {
@@ -230,9 +264,14 @@ func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, result
 }
 
 // prepareChunk validates and encrypts the items from start to end on every
-// CPU, and stores validation errors in results.
-func (v *Vault) prepareChunk(start, end int, results []TokenizeResult, cfg *tokenizeConfig, item batchItem) *batchChunk {
+// CPU, and stores validation errors in results. With Deterministic, it also
+// looks up each value's token and stores it in results when it is live. A
+// panic of one of its goroutines goes to stop.
+func (v *Vault) prepareChunk(ctx context.Context, start, end int, results []TokenizeResult, cfg *tokenizeConfig, item batchItem, stop *batchStop) *batchChunk {
 	c := &batchChunk{start: start, recs: make([]*Record, end-start), values: make([][]byte, end-start)}
+	if cfg.deterministic {
+		c.single = make([]bool, end-start)
+	}
 	now := v.now()
 	expires, expiryErr := cfg.expiry(now)
 
@@ -240,6 +279,7 @@ func (v *Vault) prepareChunk(start, end int, results []TokenizeResult, cfg *toke
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			defer stop.catch()
 			for j := w; j < len(c.recs); j += workers {
 				value, meta, err := item(start + j)
 				if err == nil {
@@ -252,7 +292,20 @@ func (v *Vault) prepareChunk(start, end int, results []TokenizeResult, cfg *toke
 				}
 
 				meta.Created, meta.Updated, meta.Expires = now, now, expires
-				rec, err := v.newRecord(value, meta, v.keys.fingerprint(meta.Kind, value), nil)
+				meta.Deterministic, meta.Scope = cfg.deterministic, cfg.scope
+				fingerprint := v.keys.fingerprint(meta.Kind, value)
+				var detKey []byte
+				if cfg.deterministic {
+					detKey = v.keys.deterministicKey(fingerprint, cfg.scope, cfg.format)
+					found, err := v.store.FindByDeterministicKey(ctx, detKey)
+					if err == nil && !found.Expired(now) {
+						results[start+j].Token = found.Token
+						continue
+					}
+					c.single[j] = !errors.Is(err, ErrNotFound)
+				}
+
+				rec, err := v.newRecord(value, meta, fingerprint, detKey)
 				if err != nil {
 					results[start+j].Err = err
 					continue
@@ -266,12 +319,12 @@ func (v *Vault) prepareChunk(start, end int, results []TokenizeResult, cfg *toke
 }
 
 // commitChunk stores the records of c, drawing new tokens for those whose
-// token is taken. It returns an error only for a failure of the whole
-// commit.
-func (v *Vault) commitChunk(ctx context.Context, creator BatchCreator, c *batchChunk, results []TokenizeResult) error {
+// token is taken, and then tokenizes the items marked single one by one. It
+// returns an error only for a failure of the whole call.
+func (v *Vault) commitChunk(ctx context.Context, creator BatchCreator, c *batchChunk, results []TokenizeResult, cfg *tokenizeConfig) error {
 	var pending []int
 	for j, rec := range c.recs {
-		if rec != nil {
+		if rec != nil && (c.single == nil || !c.single[j]) {
 			pending = append(pending, j)
 		}
 	}
@@ -296,12 +349,16 @@ func (v *Vault) commitChunk(ctx context.Context, creator BatchCreator, c *batchC
 			switch {
 			case errs[k] == nil:
 				r.Token, wrote = recs[k].Token, true
+			case errors.Is(errs[k], ErrDeterministicKeyExists) && c.single != nil:
+				// An equal value earlier in the batch, or another caller,
+				// stored the token first.
+				c.single[j] = true
 			case !errors.Is(errs[k], ErrTokenExists):
 				r.Err = errs[k]
 			case attempt == maxTokenAttempts:
 				r.Err = ErrTokenSpaceExhausted
 			default:
-				rec, err := v.newRecord(c.values[j], recs[k].Metadata, recs[k].Fingerprint, nil)
+				rec, err := v.newRecord(c.values[j], recs[k].Metadata, recs[k].Fingerprint, recs[k].DeterministicKey)
 				if err != nil {
 					r.Err = err
 					continue
@@ -314,6 +371,40 @@ func (v *Vault) commitChunk(ctx context.Context, creator BatchCreator, c *batchC
 			v.notifyWritten()
 		}
 		pending = retry
+	}
+
+	return v.tokenizeSingles(ctx, c, results, cfg)
+}
+
+// tokenizeSingles tokenizes the items of c marked single, once per
+// deterministic key: an equal value later in the chunk gets the same result.
+// Each starts from the current time, as a Tokenize call would, rather than
+// from the time the chunk was prepared. Otherwise, with an expiry shorter
+// than a commit, two batches that run at once could each take the other's
+// tokens for expired, close them and never settle.
+func (v *Vault) tokenizeSingles(ctx context.Context, c *batchChunk, results []TokenizeResult, cfg *tokenizeConfig) error {
+	done := make(map[string]TokenizeResult)
+	for j, single := range c.single {
+		if !single {
+			continue
+		}
+		rec, r := c.recs[j], &results[c.start+j]
+		if prev, ok := done[string(rec.DeterministicKey)]; ok {
+			*r = prev
+			continue
+		}
+
+		meta := rec.Metadata
+		now := v.now()
+		meta.Created, meta.Updated = now, now
+		meta.Expires, r.Err = cfg.expiry(now)
+		if r.Err == nil {
+			r.Token, r.Err = v.tokenizeDeterministic(ctx, c.values[j], meta, rec.Fingerprint, rec.DeterministicKey)
+		}
+		if r.Err != nil && !valueError(r.Err) {
+			return r.Err
+		}
+		done[string(rec.DeterministicKey)] = *r
 	}
 	return nil
 }

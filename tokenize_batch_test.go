@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,6 +150,125 @@ func TestTokenizeBatchDeterministic(t *testing.T) {
 			t.Errorf("result 3 = %s, want the token made before the batch, %s", results[3].Token, before)
 		}
 	})
+}
+
+// countingStore counts the Create and CreateBatch calls that reach a
+// memory store.
+type countingStore struct {
+	*MemoryStore
+	creates, batches atomic.Int64
+}
+
+func (s *countingStore) Create(ctx context.Context, rec *Record) error {
+	s.creates.Add(1)
+	return s.MemoryStore.Create(ctx, rec)
+}
+
+func (s *countingStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, error) {
+	s.batches.Add(1)
+	return s.MemoryStore.CreateBatch(ctx, recs)
+}
+
+// TestTokenizeBatchDeterministicCommitsTogether checks that a deterministic
+// batch stores its new tokens in one CreateBatch call, and reaches Create
+// only to replace an expired token.
+func TestTokenizeBatchDeterministicCommitsTogether(t *testing.T) {
+	store := &countingStore{MemoryStore: NewMemoryStore()}
+	clock := newTestClock()
+	v := newTestVault(t, store, clock)
+	ctx := t.Context()
+	pans := batchCards(3000)
+	before, err := v.TokenizeCard(ctx, pans[3], Deterministic("orders"))
+	if err != nil {
+		t.Fatalf("TokenizeCard err = %v", err)
+	}
+	store.creates.Store(0)
+
+	results, err := v.TokenizeCardBatch(ctx, append(pans, pans[:100]...), Deterministic("orders"))
+	if err != nil {
+		t.Fatalf("TokenizeCardBatch err = %v, want nil", err)
+	}
+	if results[3].Token != before {
+		t.Errorf("result 3 = %s, want the token made before the batch, %s", results[3].Token, before)
+	}
+	for i := range 100 {
+		if results[i].Token == "" || results[3000+i].Token != results[i].Token {
+			t.Fatalf("results %d and %d = %q and %q, want one token for one value", i, 3000+i, results[i].Token, results[3000+i].Token)
+		}
+	}
+	if n := store.batches.Load(); n != 1 {
+		t.Errorf("the batch called CreateBatch %d times, want 1", n)
+	}
+	if n := store.creates.Load(); n != 0 {
+		t.Errorf("the batch called Create %d times, want 0", n)
+	}
+
+	// Expired tokens are closed and replaced one value at a time.
+	expiring, err := v.TokenizeCardBatch(ctx, pans[:10], Deterministic("short"), ExpiresAfter(time.Hour))
+	if err != nil {
+		t.Fatalf("TokenizeCardBatch with expiry err = %v", err)
+	}
+	clock.Advance(2 * time.Hour)
+	replaced, err := v.TokenizeCardBatch(ctx, pans[:10], Deterministic("short"), ExpiresAfter(time.Hour))
+	if err != nil {
+		t.Fatalf("TokenizeCardBatch after the expiry err = %v", err)
+	}
+	for i := range 10 {
+		if replaced[i].Token == "" || replaced[i].Token == expiring[i].Token {
+			t.Errorf("result %d after the expiry = %q, want a new token", i, replaced[i].Token)
+		}
+		if _, err := v.Detokenize(ctx, expiring[i].Token); !errors.Is(err, ErrClosed) {
+			t.Errorf("expired token %d: Detokenize err = %v, want ErrClosed", i, err)
+		}
+	}
+	if n := store.creates.Load(); n != 10 {
+		t.Errorf("replacing 10 expired tokens called Create %d times, want 10", n)
+	}
+}
+
+// TestTokenizeBatchDeterministicShortExpiry runs two deterministic batches of
+// a few repeated values at once, with an expiry shorter than a commit, on a
+// real clock, and checks that every value gets a token. Each batch closes
+// the other's expired tokens, which must not keep them from settling.
+func TestTokenizeBatchDeterministicShortExpiry(t *testing.T) {
+	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), nil)
+	if err != nil {
+		t.Fatalf("OpenBoltStore err = %v", err)
+	}
+	keys, err := GenerateKeyRing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(s, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+
+	values := batchCards(3)
+	pans := make([]string, 3000)
+	for i := range pans {
+		pans[i] = values[i%len(values)]
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for range 5 {
+				results, err := v.TokenizeCardBatch(t.Context(), pans, Deterministic(""), ExpiresAfter(time.Millisecond))
+				if err != nil {
+					t.Errorf("TokenizeCardBatch err = %v, want nil", err)
+					return
+				}
+				for i, r := range results {
+					if r.Token == "" {
+						t.Errorf("result %d = %v, want a token", i, r.Err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestTokenizeBatchCollisions(t *testing.T) {
@@ -505,5 +625,64 @@ func TestDetokenizeResultEncoders(t *testing.T) {
 		if !strings.Contains(out, "16 bytes") {
 			t.Errorf("%s of a slice of results = %s, want the value's length", name, out)
 		}
+	}
+}
+
+// panickyStore is a memory store whose Create and Get panic, as a store with
+// a bug would. It does not implement BatchCreator.
+type panickyStore struct{ Store }
+
+func (panickyStore) Create(context.Context, *Record) error { panic("store bug in Create") }
+
+func (panickyStore) Get(context.Context, string) (*Record, error) { panic("store bug in Get") }
+
+// recovered calls fn and returns the value of its panic, or nil.
+func recovered(fn func()) (value any) {
+	defer func() { value = recover() }()
+	fn()
+	return nil
+}
+
+// TestBatchPanicReachesCaller checks that a panic on one of the goroutines
+// of a batch call is raised again in the caller's goroutine, where the
+// caller can recover it, instead of ending the process.
+func TestBatchPanicReachesCaller(t *testing.T) {
+	v := newTestVault(t, panickyStore{NewMemoryStore()}, newTestClock())
+	ctx := t.Context()
+	data := [][]byte{[]byte("value one"), []byte("value two"), []byte("value three")}
+	tokens := []string{newOpaqueToken(time.Now()), newOpaqueToken(time.Now())}
+
+	calls := []struct {
+		name string
+		call func()
+		want any
+	}{
+		{"TokenizeBatch", func() { v.TokenizeBatch(ctx, data) }, "store bug in Create"},
+		{"TokenizeBatch deterministic", func() { v.TokenizeBatch(ctx, data, Deterministic("")) }, "store bug in Create"},
+		{"DetokenizeBatch", func() { v.DetokenizeBatch(ctx, tokens) }, "store bug in Get"},
+	}
+	for _, c := range calls {
+		if got := recovered(c.call); got != c.want {
+			t.Errorf("%s: recovered %v, want %q", c.name, got, c.want)
+		}
+	}
+
+	// The items of a batch are validated and encrypted on goroutines of
+	// their own, for a store that implements BatchCreator.
+	mem := newTestVault(t, NewMemoryStore(), newTestClock())
+	cfg, err := newDataConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := recovered(func() {
+		mem.tokenizeBatch(ctx, 100, cfg, func(i int) ([]byte, Metadata, error) {
+			if i == 42 {
+				panic("item bug")
+			}
+			return data[0], Metadata{Kind: KindData}, nil
+		})
+	})
+	if got != "item bug" {
+		t.Errorf("tokenizeBatch with a panicking item: recovered %v, want %q", got, "item bug")
 	}
 }
