@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/tokenvault/tokenvault"
 	"github.com/tokenvault/tokenvault/apikey"
 	"github.com/tokenvault/tokenvault/httpapi"
 )
@@ -249,5 +253,84 @@ func TestBatchStructuralErrorFailsWhole(t *testing.T) {
 		if e := r.errorBody(t); r.status != http.StatusBadRequest || e.Code != tt.code {
 			t.Errorf("POST %s %s = %d %q, want 400 %s", tt.path, tt.body, r.status, r.body, tt.code)
 		}
+	}
+}
+
+// panickyStore is a memory store whose Create panics, as a store with a bug
+// would. It does not implement tokenvault.BatchCreator.
+type panickyStore struct{ tokenvault.Store }
+
+func (panickyStore) Create(context.Context, *tokenvault.Record) error { panic("store bug") }
+
+// TestTokenizeBatchPanicFailsItems checks that a panic in the store, on a
+// goroutine of the vault's batch call, fails the items of its group with
+// internal_error and leaves the server running.
+func TestTokenizeBatchPanicFailsItems(t *testing.T) {
+	keys, err := tokenvault.GenerateKeyRing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := tokenvault.New(panickyStore{tokenvault.NewMemoryStore()}, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	f := newFixture(t, func(c *httpapi.Config) { c.Vault = v })
+
+	body := `{"items":[{"data":"value one","deterministic":true},{"data":"value two"},{"data":"value three","deterministic":true}]}`
+	results := decodeBatch(t, f.post("/tokenize/batch", apikey.RoleTokenize, body))
+	if len(results) != 3 {
+		t.Fatalf("batch has %d results, want 3", len(results))
+	}
+	for i, res := range results {
+		if res.Code != "internal_error" {
+			t.Errorf("item %d: code %q, want internal_error", i, res.Code)
+		}
+	}
+	if !strings.Contains(f.log.String(), "tokenize panicked: store bug") {
+		t.Errorf("the panic was not logged:\n%s", f.log.String())
+	}
+}
+
+// TestTokenizeBatchBoundsGoroutines sends a batch whose 1,000 items each ask
+// for their own deterministic scope, so 1,000 option groups, and checks that
+// the goroutines running at once stay within the handler's bound.
+func TestTokenizeBatchBoundsGoroutines(t *testing.T) {
+	f := newFixture(t)
+	f.sent(visaPAN)
+	items := make([]map[string]any, 1000)
+	for i := range items {
+		items[i] = map[string]any{"data": visaPAN, "type": "card", "deterministic": true, "scope": fmt.Sprint("scope ", i)}
+	}
+	body := jsonBody(t, map[string]any{"items": items})
+
+	var peak atomic.Int64
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			peak.Store(max(peak.Load(), int64(runtime.NumGoroutine())))
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	}()
+	before := runtime.NumGoroutine()
+	results := decodeBatch(t, f.post("/tokenize/batch", apikey.RoleTokenize, body))
+	close(stop)
+	<-stopped
+
+	for i, res := range results {
+		if res.Token == "" {
+			t.Fatalf("item %d failed: %s %s", i, res.Code, res.Error)
+		}
+	}
+	// Each of up to 16 groups at once runs the vault's batch call: one
+	// goroutine that prepares chunks, and one worker per CPU.
+	limit := int64(before + 16*(2+runtime.GOMAXPROCS(0)) + 8)
+	if got := peak.Load(); got > limit {
+		t.Errorf("%d goroutines ran at once during the batch, want at most %d", got, limit)
 	}
 }

@@ -54,12 +54,16 @@ func (h *Handler) tokenizeBatch(x *exchange) {
 
 	results := make([]itemResult, len(req.Items))
 	groups := groupByOptions(req.Items, results)
-	forEach(len(groups), len(groups), func(g int) {
+	forEach(len(groups), maxGroupWorkers, func(g int) {
 		h.tokenizeGroup(x.r.Context(), req.Items, groups[g], results)
 	})
 
 	x.writeBatch(results, func(dst []byte, r *itemResult) []byte { return appendToken(dst, r.token) })
 }
+
+// maxGroupWorkers bounds the option groups of one batch that are tokenized
+// at once, and so the goroutines that one request starts.
+const maxGroupWorkers = 16
 
 // optionGroup is the items of a batch that ask for the same options.
 type optionGroup struct {
