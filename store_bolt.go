@@ -397,13 +397,15 @@ func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Even
 }
 
 // write runs fn through the commit loop, or returns ErrStoreClosed. It then
-// reopens the file or starts a merge of the fingerprint log if either is due.
+// reopens the file or starts a merge of the fingerprint log if either is due,
+// and waits for the merge if the log is too long.
 func (s *BoltStore) write(fn func(tx *bolt.Tx) error) error {
 	grown, err := s.submit(fn)
 	if grown {
 		s.reopen()
 	}
 	s.maybeMerge()
+	s.waitForBacklog()
 	return err
 }
 

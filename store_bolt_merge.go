@@ -29,12 +29,42 @@ type mergeState struct {
 	wg      sync.WaitGroup
 	merges  atomic.Int64 // merges completed, for tests
 
+	mu   sync.Mutex
+	done chan struct{} // closed when the running merge ends, nil when none runs
+
 	passSize int // log entries a merge reads per pass, mergePass but in tests
 }
 
 // wait returns when no merge runs. The caller has closed the store, so no
 // new merge can start.
 func (m *mergeState) wait() { m.wg.Wait() }
+
+// waitRunning returns when the merge that runs now, if any, has ended.
+func (m *mergeState) waitRunning() {
+	m.mu.Lock()
+	done := m.done
+	m.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// mergeBacklog bounds the fingerprint log, in multiples of mergeAfter, that
+// writes may leave for the merge. Beyond it, each write waits for the
+// running merge to end, so that writers who outpace the merge slow down to
+// its pace. Otherwise the log, and the memory of its recent index (16 bytes
+// per entry), would grow without bound: importing ten million card numbers
+// in batches held 26 MiB in that index after three million.
+const mergeBacklog = 3
+
+// waitForBacklog waits for the running merge to end when the fingerprint log
+// has reached mergeBacklog times mergeAfter entries. It waits for one merge
+// at most, so that a merge that fails does not stop the writes.
+func (s *BoltStore) waitForBacklog() {
+	if s.recent.len() >= mergeBacklog*s.mergeAfter {
+		s.merge.waitRunning()
+	}
+}
 
 // maybeMerge starts a merge of the fingerprint log if it has grown by
 // mergeAfter entries since the last one and none is running.
@@ -55,9 +85,18 @@ func (s *BoltStore) maybeMerge() {
 		return
 	}
 	s.merge.wg.Add(1)
+	s.merge.mu.Lock()
+	s.merge.done = make(chan struct{})
+	s.merge.mu.Unlock()
 	go func() {
 		defer s.merge.wg.Done()
 		defer s.merge.running.Store(false)
+		defer func() {
+			s.merge.mu.Lock()
+			close(s.merge.done)
+			s.merge.done = nil
+			s.merge.mu.Unlock()
+		}()
 		err := s.mergeFingerprints(context.Background())
 		switch {
 		case err == nil:

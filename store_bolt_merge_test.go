@@ -501,3 +501,45 @@ func onlyLogRecord(t *testing.T, logs *bytes.Buffer) logRecord {
 	}
 	return record
 }
+
+// TestFingerprintLogBacklog writes faster than the merge can keep up, from
+// several goroutines in batches, and checks that the fingerprint log stays
+// near mergeBacklog times the merge threshold: writers wait for the merge
+// instead of growing the log and its recent index without bound.
+func TestFingerprintLogBacklog(t *testing.T) {
+	const mergeAfter, writers, batch, batches = 64, 8, 64, 40
+	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), &BoltOptions{FingerprintMergeAfter: mergeAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	var next, longest atomic.Int64
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for range batches {
+				recs := make([]*Record, batch)
+				for i := range recs {
+					recs[i] = mergeTestRecord(int(next.Add(1)))
+				}
+				if _, err := s.CreateBatch(t.Context(), recs); err != nil {
+					t.Errorf("CreateBatch err = %v", err)
+					return
+				}
+				n := int64(s.recent.len())
+				for old := longest.Load(); n > old && !longest.CompareAndSwap(old, n); old = longest.Load() {
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	// Every writer may add one batch beyond the bound before it waits, and
+	// the batches of a merge's own run count until it drops them.
+	limit := int64(mergeBacklog*mergeAfter + 2*writers*batch)
+	if got := longest.Load(); got > limit {
+		t.Errorf("the fingerprint log reached %d entries, want at most %d", got, limit)
+	}
+	t.Logf("longest log %d entries, limit %d, %d merges", longest.Load(), limit, s.merge.merges.Load())
+}
