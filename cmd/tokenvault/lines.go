@@ -227,17 +227,17 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 	batchDone := make(chan struct{}, maxBatchesInFlight)
 
 	var (
-		pending     []*lineJob   // in input order
-		queued      []*lineJob   // the end of pending that waits for a batch
-		running     int          // batches started and not yet done
-		input       = items      // nil once the input is no longer read
-		interrupted = ctx.Done() // nil once ctx is canceled
-		stopped     bool         // true once ctx was canceled
-		lastItem    int          // number of the last item read
-		itemsRead   int
-		failed      int
-		readErr     error
-		fatalErr    error
+		pending      []*lineJob   // in input order
+		queued       []*lineJob   // the end of pending that waits for a batch
+		running      int          // batches started and not yet done
+		input        = items      // nil once the input is no longer read
+		interrupted  = ctx.Done() // nil once ctx is canceled
+		stopped      bool         // true once ctx was canceled
+		lastItem     int          // number of the last item read
+		itemsWritten int          // items whose output was written
+		failed       int
+		readErr      error
+		fatalErr     error
 	)
 	for input != nil || len(pending) > 0 {
 		if len(pending) > 0 && isDone(pending[0]) {
@@ -248,6 +248,8 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 			}
 			if fatalErr != nil {
 				input, pending, queued = nil, nil, nil
+			} else {
+				itemsWritten++
 			}
 			continue
 		}
@@ -286,7 +288,6 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 				readErr, input = item.err, nil
 			default:
 				lastItem = item.number
-				itemsRead++
 				job := newJob(item)
 				pending = append(pending, job)
 				switch {
@@ -310,7 +311,7 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 		return fmt.Errorf("write standard output: %w", err)
 	}
 	if failed > 0 {
-		fmt.Fprintf(s.stderr, "tokenvault: %d of %d %ss failed; their %s are empty\n", failed, itemsRead, p.noun, p.emptied)
+		fmt.Fprintf(s.stderr, "tokenvault: %d of %d %ss failed; their %s are empty\n", failed, itemsWritten, p.noun, p.emptied)
 	}
 	switch {
 	case fatalErr != nil:

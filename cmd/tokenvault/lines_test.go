@@ -109,10 +109,10 @@ func TestBatchesFillWhileOthersRun(t *testing.T) {
 }
 
 // TestBatchFatalErrorStopsOutput checks that an item whose error is not a
-// *lineError ends the output before that item, and that the items before it
-// are written.
+// *lineError ends the output before that item, that the items before it are
+// written, and that the summary counts only those.
 func TestBatchFatalErrorStopsOutput(t *testing.T) {
-	input := "a\nb\nfatal\nc\n"
+	input := "a\nbad\nfatal\nc\nd\n"
 	var stdout, stderr bytes.Buffer
 	rec := &batchRecorder{}
 	err := processLineBatches(context.Background(), streams{stdin: strings.NewReader(input), stdout: &stdout, stderr: &stderr}, false, rec.run)
@@ -120,7 +120,10 @@ func TestBatchFatalErrorStopsOutput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "line 3: the store failed; stopped there") {
 		t.Errorf("processLineBatches returned %v, want the failure of line 3", err)
 	}
-	if got := stdout.String(); got != "A\nB\n" {
+	if got := stdout.String(); got != "A\n\n" {
 		t.Errorf("output %q, want the two lines before the failure", got)
+	}
+	if !strings.Contains(stderr.String(), "1 of 2 lines failed") {
+		t.Errorf("stderr lacks the summary of the two lines written:\n%s", stderr.String())
 	}
 }
