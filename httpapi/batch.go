@@ -15,8 +15,11 @@ type itemResult struct {
 	problem problem
 }
 
-func (h *Handler) tooManyItems(n int) problem {
-	return failf(codeTooManyItems, fmt.Sprintf("Batch has %d items, the maximum is %d: split it", n, h.maxBatchItems))
+// tooManyItems is the problem of a batch over Config.MaxBatchItems. The
+// decoder stops at the first item over the limit, so the message cannot
+// give the batch's length.
+func (h *Handler) tooManyItems() problem {
+	return failf(codeTooManyItems, fmt.Sprintf("Batch has more than %d items: split it into batches of at most %d", h.maxBatchItems, h.maxBatchItems))
 }
 
 // writeBatch logs the first item that failed with an error behind it, such

@@ -189,14 +189,15 @@ func TestDetokenizeBatchMixed(t *testing.T) {
 func TestBatchTooManyItems(t *testing.T) {
 	f := newFixture(t, func(c *httpapi.Config) { c.MaxBatchItems = 3 })
 
+	const message = "Batch has more than 3 items: split it into batches of at most 3"
 	items := `{"items":[{"data":"a"},{"data":"b"},{"data":"c"},{"data":"d"}]}`
 	r := f.post("/tokenize/batch", apikey.RoleTokenize, items)
-	if e := r.errorBody(t); r.status != http.StatusRequestEntityTooLarge || e.Code != "too_many_items" {
-		t.Errorf("tokenize batch of 4 with a limit of 3 = %d %q, want 413 too_many_items", r.status, r.body)
+	if e := r.errorBody(t); r.status != http.StatusRequestEntityTooLarge || e.Code != "too_many_items" || e.Error != message {
+		t.Errorf("tokenize batch of 4 with a limit of 3 = %d %q, want 413 too_many_items %q", r.status, r.body, message)
 	}
 	r = f.post("/detokenize/batch", apikey.RoleDetokenize, `{"tokens":["a","b","c","d"]}`)
-	if e := r.errorBody(t); r.status != http.StatusRequestEntityTooLarge || e.Code != "too_many_items" {
-		t.Errorf("detokenize batch of 4 with a limit of 3 = %d %q, want 413 too_many_items", r.status, r.body)
+	if e := r.errorBody(t); r.status != http.StatusRequestEntityTooLarge || e.Code != "too_many_items" || e.Error != message {
+		t.Errorf("detokenize batch of 4 with a limit of 3 = %d %q, want 413 too_many_items %q", r.status, r.body, message)
 	}
 
 	r = f.post("/tokenize/batch", apikey.RoleTokenize, `{"items":[{"data":"a"},{"data":"b"},{"data":"c"}]}`)

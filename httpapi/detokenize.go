@@ -65,7 +65,7 @@ func (h *Handler) detokenizeBatch(x *exchange) {
 		return
 	}
 	if len(req.Tokens) > h.maxBatchItems {
-		p := h.tooManyItems(len(req.Tokens))
+		p := h.tooManyItems()
 		x.auditRequestProblem(p)
 		x.fail(p)
 		return

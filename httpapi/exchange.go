@@ -173,10 +173,16 @@ func (x *exchange) decode(v any) problem {
 	if p.failed() {
 		return p
 	}
-	if err := strictjson.DecodeLimited(body, v, x.h.maxBatchItems); err != nil {
+	err := strictjson.DecodeLimited(body, v, x.h.maxBatchItems)
+	var se *strictjson.Error
+	switch {
+	case err == nil:
+		return problem{}
+	case errors.As(err, &se) && se.Code == strictjson.CodeTooManyItems:
+		return x.h.tooManyItems()
+	default:
 		return decodeProblem(err)
 	}
-	return problem{}
 }
 
 // readBody checks the Content-Type and reads at most MaxBodyBytes of body

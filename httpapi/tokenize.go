@@ -48,7 +48,7 @@ func (h *Handler) tokenizeBatch(x *exchange) {
 		return
 	}
 	if len(req.Items) > h.maxBatchItems {
-		x.fail(h.tooManyItems(len(req.Items)))
+		x.fail(h.tooManyItems())
 		return
 	}
 

@@ -221,7 +221,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "Every command that opens the database takes its keys from --key-file PATH, else")
 	fmt.Fprintln(w, "from $TOKENVAULT_KEYS and $TOKENVAULT_INDEX_KEY, else from the key file beside the")
 	fmt.Fprintln(w, "database: its path with the extension replaced by .key, such as ./tokenvault.key")
-	fmt.Fprintln(w, "for ./tokenvault.db. For a new database, tokenize and serve create that key file.")
+	fmt.Fprintln(w, "for ./tokenvault.db. For a new database, tokenize, import and serve create that key file.")
 	fmt.Fprintln(w, "apikey works on the API key file only, so it also runs while serve holds the database.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'tokenvault help' for the flags of every command, or 'tokenvault help COMMAND' for one.")
