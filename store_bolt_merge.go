@@ -55,7 +55,7 @@ func (m *mergeState) waitRunning() {
 // its pace. Otherwise the log, and the memory of its recent index (16 bytes
 // per entry), would grow without bound: importing ten million card numbers
 // in batches held 26 MiB in that index after three million.
-const mergeBacklog = 3
+const mergeBacklog = 2
 
 // waitForBacklog waits for the running merge to end when the fingerprint log
 // has reached mergeBacklog times mergeAfter entries. It waits for one merge
