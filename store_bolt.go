@@ -50,7 +50,9 @@ type BoltOptions struct {
 	// for DefaultFingerprintMergeAfter (2^18), or up to 2^24. The store keeps
 	// about 24 bytes of memory per unmerged entry, 6 MiB at the default. A larger
 	// value makes merges cheaper per entry on a store of many tokens, and a
-	// smaller one saves memory.
+	// smaller one saves memory. When writes outpace the merge and the log
+	// reaches twice this many entries, each write waits for the running
+	// merge to end, so that memory stays bounded.
 	FingerprintMergeAfter int
 
 	// Logger receives an error record for each failed background merge of
