@@ -502,10 +502,10 @@ func onlyLogRecord(t *testing.T, logs *bytes.Buffer) logRecord {
 	return record
 }
 
-// TestFingerprintLogBacklog writes faster than the merge can keep up, from
-// several goroutines in batches, and checks that the fingerprint log stays
-// near mergeBacklog times the merge threshold: writers wait for the merge
-// instead of growing the log and its recent index without bound.
+// TestFingerprintLogBacklog writes in batches from several goroutines,
+// faster than the merge can keep up. It checks that the fingerprint log
+// stays near mergeBacklog times the merge threshold, because writers wait
+// for the merge instead of growing the log without bound.
 func TestFingerprintLogBacklog(t *testing.T) {
 	const mergeAfter, writers, batch, batches = 64, 8, 64, 40
 	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), &BoltOptions{FingerprintMergeAfter: mergeAfter})

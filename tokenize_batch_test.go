@@ -231,15 +231,11 @@ func TestTokenizeBatchDeterministicCommitsTogether(t *testing.T) {
 // real clock, and checks that every value gets a token. Each batch closes
 // the other's expired tokens, which must not keep them from settling.
 func TestTokenizeBatchDeterministicShortExpiry(t *testing.T) {
-	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), nil)
-	if err != nil {
-		t.Fatalf("OpenBoltStore err = %v", err)
-	}
 	keys, err := GenerateKeyRing()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := New(s, keys)
+	v, err := Open(filepath.Join(t.TempDir(), "vault.db"), keys)
 	if err != nil {
 		t.Fatal(err)
 	}

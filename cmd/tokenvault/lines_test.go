@@ -18,17 +18,17 @@ type batchRecorder struct {
 	// hold, when not nil, blocks every call until it is closed.
 	hold <-chan struct{}
 
-	mu          sync.Mutex
-	sizes       []int
-	running     int
-	mostRunning int
+	mu         sync.Mutex
+	sizes      []int
+	running    int
+	maxRunning int
 }
 
 func (b *batchRecorder) run(ctx context.Context, items [][]byte) ([][]byte, []error) {
 	b.mu.Lock()
 	b.sizes = append(b.sizes, len(items))
 	b.running++
-	b.mostRunning = max(b.mostRunning, b.running)
+	b.maxRunning = max(b.maxRunning, b.running)
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
@@ -103,8 +103,8 @@ func TestBatchesFillWhileOthersRun(t *testing.T) {
 	if !slices.Equal(rec.sizes, wantSizes) {
 		t.Errorf("batch sizes, sorted: %v, want %v", rec.sizes, wantSizes)
 	}
-	if rec.mostRunning > maxBatchesInFlight {
-		t.Errorf("%d batches ran at once, more than %d", rec.mostRunning, maxBatchesInFlight)
+	if rec.maxRunning > maxBatchesInFlight {
+		t.Errorf("%d batches ran at once, more than %d", rec.maxRunning, maxBatchesInFlight)
 	}
 }
 
