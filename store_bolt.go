@@ -328,7 +328,7 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 	}
 
 	value := encodeRecord(rec)
-	return s.write(func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx *bolt.Tx) error {
 		if err := createConflict(tx, rec); err != nil {
 			return noWrite(err)
 		}
@@ -400,14 +400,15 @@ func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Even
 
 // write runs fn through the commit loop, or returns ErrStoreClosed. It then
 // reopens the file or starts a merge of the fingerprint log if either is due,
-// and waits for the merge if the log is too long.
-func (s *BoltStore) write(fn func(tx *bolt.Tx) error) error {
+// and waits for the merge, or until ctx ends, if the log is too long. The
+// wait does not change the result: fn's write is committed by then.
+func (s *BoltStore) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	grown, err := s.submit(fn)
 	if grown {
 		s.reopen()
 	}
 	s.maybeMerge()
-	s.waitForBacklog()
+	s.waitForBacklog(ctx)
 	return err
 }
 
@@ -448,7 +449,7 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 	}
 
 	var result *Record
-	err := s.write(func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
 		old, err := getRecord(tx, token)
 		if err != nil {
 			return noWrite(err)

@@ -29,7 +29,7 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 	}
 	valid := slices.Clone(errs)
 
-	err = s.write(func(tx *bolt.Tx) error {
+	err = s.write(ctx, func(tx *bolt.Tx) error {
 		// The commit loop may run this function again, so every run starts
 		// from the size checks alone.
 		copy(errs, valid)

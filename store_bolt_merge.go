@@ -39,13 +39,18 @@ type mergeState struct {
 // new merge can start.
 func (m *mergeState) wait() { m.wg.Wait() }
 
-// waitRunning returns when the merge that runs now, if any, has ended.
-func (m *mergeState) waitRunning() {
+// waitRunning returns when the merge that runs now, if any, has ended, or
+// when ctx ends.
+func (m *mergeState) waitRunning(ctx context.Context) {
 	m.mu.Lock()
 	done := m.done
 	m.mu.Unlock()
-	if done != nil {
-		<-done
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
@@ -58,11 +63,12 @@ func (m *mergeState) waitRunning() {
 const mergeBacklog = 2
 
 // waitForBacklog waits for the running merge to end when the fingerprint log
-// has reached mergeBacklog times mergeAfter entries. It waits for one merge
-// at most, so that a merge that fails does not stop the writes.
-func (s *BoltStore) waitForBacklog() {
+// has reached mergeBacklog times mergeAfter entries, or until ctx ends. It
+// waits for one merge at most, so that a merge that fails does not stop the
+// writes.
+func (s *BoltStore) waitForBacklog(ctx context.Context) {
 	if s.recent.len() >= mergeBacklog*s.mergeAfter {
-		s.merge.waitRunning()
+		s.merge.waitRunning(ctx)
 	}
 }
 

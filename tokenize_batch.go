@@ -150,10 +150,11 @@ func valueError(err error) bool {
 // call, at a panic in one of its goroutines, when ctx ends or when the vault
 // starts to close.
 type batchStop struct {
-	once     sync.Once
-	err      error
-	panicked any // the value of the first panic, if that stopped the call
-	set      atomic.Bool
+	once      sync.Once
+	err       error
+	set       atomic.Bool
+	panicOnce sync.Once
+	panicked  any // the value of the first panic, read after the goroutines end
 }
 
 // errBatchPanicked is the error of a batch call that a panic stopped.
@@ -169,14 +170,16 @@ func (s *batchStop) fail(err error) {
 // not recover it ends the process, whatever the caller recovers.
 func (s *batchStop) catch() {
 	if v := recover(); v != nil {
-		s.once.Do(func() { s.err, s.panicked = errBatchPanicked, v; s.set.Store(true) })
+		s.panicOnce.Do(func() { s.panicked = v })
+		s.fail(errBatchPanicked)
 	}
 }
 
 // rethrow raises again, in the caller's goroutine, the panic that catch
-// kept, after the call's goroutines have ended.
+// kept, after the call's goroutines have ended. A panic is raised even when
+// another failure stopped the call first.
 func (s *batchStop) rethrow() {
-	if s.set.Load() && s.panicked != nil {
+	if s.panicked != nil {
 		panic(s.panicked)
 	}
 }
@@ -241,6 +244,18 @@ func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, result
 		}
 	}()
 
+	halt := sync.OnceFunc(func() { close(stop) })
+	defer func() {
+		// A panic in the store during a commit must not leave the goroutine
+		// above waiting to send its next chunk.
+		if v := recover(); v != nil {
+			halt()
+			for range chunks {
+			}
+			panic(v)
+		}
+	}()
+
 	var err error
 	committed := 0
 	for c := range chunks {
@@ -249,7 +264,7 @@ func (v *Vault) tokenizeChunks(ctx context.Context, creator BatchCreator, result
 		}
 		err = v.commitChunk(ctx, creator, c, results, cfg)
 		if err != nil {
-			close(stop)
+			halt()
 		}
 		committed += len(c.recs)
 	}
@@ -295,6 +310,7 @@ func (v *Vault) prepareChunk(ctx context.Context, start, end int, results []Toke
 				meta.Deterministic, meta.Scope = cfg.deterministic, cfg.scope
 				fingerprint := v.keys.fingerprint(meta.Kind, value)
 				var detKey []byte
+				single := false
 				if cfg.deterministic {
 					detKey = v.keys.deterministicKey(fingerprint, cfg.scope, cfg.format)
 					found, err := v.store.FindByDeterministicKey(ctx, detKey)
@@ -302,7 +318,7 @@ func (v *Vault) prepareChunk(ctx context.Context, start, end int, results []Toke
 						results[start+j].Token = found.Token
 						continue
 					}
-					c.single[j] = !errors.Is(err, ErrNotFound)
+					single = !errors.Is(err, ErrNotFound)
 				}
 
 				rec, err := v.newRecord(value, meta, fingerprint, detKey)
@@ -311,6 +327,9 @@ func (v *Vault) prepareChunk(ctx context.Context, start, end int, results []Toke
 					continue
 				}
 				c.recs[j], c.values[j] = rec, value
+				if single {
+					c.single[j] = true
+				}
 			}
 		})
 	}
