@@ -46,6 +46,19 @@ func create(t testing.TB, f *apikey.File, name string, roles ...apikey.Role) (st
 	return secret, key
 }
 
+// createWithLetterID is create for a test that upper-cases the key's id: it
+// creates keys until one has a letter in its id, because about one id in 43
+// is eight decimal digits, which upper-casing leaves as they are.
+func createWithLetterID(t testing.TB, f *apikey.File, name string, roles ...apikey.Role) (string, apikey.Key) {
+	t.Helper()
+	for {
+		secret, key := create(t, f, name, roles...)
+		if strings.ToUpper(key.ID) != key.ID {
+			return secret, key
+		}
+	}
+}
+
 func TestCreateListRevokeAuthenticate(t *testing.T) {
 	f, _ := openFile(t)
 	before := time.Now().Add(-time.Second)
@@ -239,12 +252,7 @@ func TestParseRole(t *testing.T) {
 
 func TestAuthenticateRejects(t *testing.T) {
 	f, _ := openFile(t)
-	// The "uppercase id" case needs an id with a letter: about one id in 43
-	// is eight decimal digits, which upper-casing leaves as they are.
-	secret, key := create(t, f, "valid", apikey.RoleTokenize)
-	for strings.ToUpper(key.ID) == key.ID {
-		secret, key = create(t, f, "valid", apikey.RoleTokenize)
-	}
+	secret, key := createWithLetterID(t, f, "valid", apikey.RoleTokenize)
 	revoked, revokedKey := create(t, f, "revoked", apikey.RoleTokenize)
 	if err := f.Revoke(revokedKey.ID); err != nil {
 		t.Fatal(err)
@@ -332,7 +340,7 @@ func TestAuthenticateReturnsCopy(t *testing.T) {
 
 func TestRevokeUnknownID(t *testing.T) {
 	f, _ := openFile(t)
-	secret, key := create(t, f, "x", apikey.RoleTokenize)
+	secret, key := createWithLetterID(t, f, "x", apikey.RoleTokenize)
 
 	for _, id := range []string{otherID(key.ID), "", "zzzzzzzz", strings.ToUpper(key.ID), key.ID + "0", secret} {
 		err := f.Revoke(id)
