@@ -351,7 +351,7 @@ func createConflict(tx *bolt.Tx, rec *Record) error {
 // putRecord writes a new record, encoded as value, with its index entries and
 // its event. The caller has checked createConflict.
 func (s *BoltStore) putRecord(tx *bolt.Tx, rec *Record, value []byte) error {
-	if err := tx.Bucket(bucketTokens).Put([]byte(rec.Token), value); err != nil {
+	if err := putToken(tx, rec.Token, value, newTokenAppends(rec.Token)); err != nil {
 		return err
 	}
 	if err := s.putIndexes(tx, rec); err != nil {
@@ -365,12 +365,8 @@ func (s *BoltStore) putRecord(tx *bolt.Tx, rec *Record, value []byte) error {
 // number, which bbolt keeps in the transaction, so numbers follow commit
 // order and a rolled-back transaction leaves no gap.
 func appendEvent(tx *bolt.Tx, ev *Event) error {
-	events := tx.Bucket(bucketEvents)
-	seq, err := events.NextSequence()
-	if err != nil {
-		return err
-	}
-	return events.Put(binary.BigEndian.AppendUint64(nil, seq), encodeEvent(ev))
+	_, err := appendSequenced(tx.Bucket(bucketEvents), encodeEvent(ev))
+	return err
 }
 
 func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Event, error) {
@@ -480,7 +476,7 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 		if err := s.replaceIndexes(tx, old, rec); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketTokens).Put([]byte(token), encodeRecord(rec)); err != nil {
+		if err := putToken(tx, token, encodeRecord(rec), false); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketHistory).Put(historyKey(token, rec.Revision), encodeChange(change)); err != nil {
@@ -619,7 +615,6 @@ func (s *BoltStore) ReplaceCiphertexts(ctx context.Context, swaps []CiphertextSw
 	applied := 0
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		applied = 0
-		tokens := tx.Bucket(bucketTokens)
 		for _, swap := range swaps {
 			rec, err := getRecord(tx, swap.Token)
 			if errors.Is(err, ErrNotFound) {
@@ -633,7 +628,7 @@ func (s *BoltStore) ReplaceCiphertexts(ctx context.Context, swaps []CiphertextSw
 			}
 			rec.KeyID = swap.NewKeyID
 			rec.Ciphertext = swap.NewCiphertext
-			if err := tokens.Put([]byte(swap.Token), encodeRecord(rec)); err != nil {
+			if err := putToken(tx, swap.Token, encodeRecord(rec), false); err != nil {
 				return err
 			}
 			applied++

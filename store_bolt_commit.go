@@ -127,6 +127,7 @@ func (c *committer) commit(batch []*commitOp) {
 		failed := -1
 		err := c.guard.run(func() error {
 			return c.db.Update(func(tx *bolt.Tx) error {
+				expectAppends(tx)
 				return c.apply(tx, batch, results, &failed)
 			})
 		})

@@ -84,15 +84,10 @@ func checkRecordSizes(rec *Record) error {
 // logFingerprint appends an entry that adds or removes token under
 // fingerprint, and lists it before tx commits.
 func (s *BoltStore) logFingerprint(tx *bolt.Tx, fingerprint []byte, op byte, token string) error {
-	log := tx.Bucket(bucketFingerprintLog)
-	seq, err := log.NextSequence()
-	if err != nil {
-		return err
-	}
-
 	v := make([]byte, 0, len(fingerprint)+1+len(token))
 	v = append(append(append(v, fingerprint...), op), token...)
-	if err := log.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+	seq, err := appendSequenced(tx.Bucket(bucketFingerprintLog), v)
+	if err != nil {
 		return err
 	}
 	return s.recent.add(fingerprint, seq)

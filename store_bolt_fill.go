@@ -1,0 +1,54 @@
+package tokenvault
+
+import (
+	"encoding/binary"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// appendFill is the share of a page that bbolt fills before it splits a node
+// in a bucket whose new keys sort after all of its other keys. bbolt's default
+// (half a page) leaves room for later keys in the middle of a range, but
+// appended keys never come back to a page behind the right edge, so those
+// pages would stay half empty and each commit would write twice the pages.
+const appendFill = 1.0
+
+// expectAppends sets full pages for the token bucket at the start of a write
+// transaction of the commit loop. Most new records go to its right edge,
+// because FormatOpaque tokens start with their creation time and sort after
+// every card-shaped token. putToken lowers the fill for other records.
+func expectAppends(tx *bolt.Tx) {
+	tx.Bucket(bucketTokens).FillPercent = appendFill
+}
+
+// putToken writes value under token. appends reports whether token sorts
+// after the tokens stored before tx. When it does not, the token bucket
+// returns to bbolt's default fill for the rest of tx, because nothing in tx
+// raises it again.
+func putToken(tx *bolt.Tx, token string, value []byte, appends bool) error {
+	tokens := tx.Bucket(bucketTokens)
+	if !appends {
+		tokens.FillPercent = bolt.DefaultFillPercent
+	}
+	return tokens.Put([]byte(token), value)
+}
+
+// newTokenAppends reports whether a new record under token goes to the right
+// edge of the token bucket, which is true for a FormatOpaque token. An opaque
+// token created in the same millisecond as a stored one can sort before it,
+// and then splits a full page near the edge, which costs space but is safe.
+func newTokenAppends(token string) bool {
+	return strings.HasPrefix(token, opaquePrefix)
+}
+
+// appendSequenced writes value under the next sequence number of b, a bucket
+// whose keys are only such numbers, so it fills b's pages.
+func appendSequenced(b *bolt.Bucket, value []byte) (seq uint64, err error) {
+	seq, err = b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	b.FillPercent = appendFill
+	return seq, b.Put(binary.BigEndian.AppendUint64(nil, seq), value)
+}
