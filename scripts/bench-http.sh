@@ -103,11 +103,17 @@ command -v wrk >/dev/null || fail "wrk is still not on PATH after installing"
 echo "== building tokenvault and the floor server"
 (cd "$repo" && go build -o "$tmp/tokenvault" ./cmd/tokenvault && go build -o "$tmp/httpfloor" ./scripts/httpfloor)
 
-# free_port prints a TCP port that is free on 127.0.0.1 now.
+# free_port prints a TCP port that is free on 127.0.0.1 now. It picks one
+# below the kernel's range of ephemeral ports, because wrk's connections and
+# their TIME_WAIT sockets hold ports of that range without listening on them.
 free_port() {
-	local port
+	local port low=32768
+	if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+		read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+	fi
+	((low > 21024)) || fail "the ephemeral port range starts at $low, which leaves no port for the reference service between 20000 and it"
 	for _ in $(seq 100); do
-		port=$((20000 + RANDOM % 40000))
+		port=$((20000 + RANDOM % (low - 20000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"
 			return 0
