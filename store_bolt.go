@@ -399,12 +399,20 @@ func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Even
 // and waits for the merge, or until ctx ends, if the log is too long. The
 // wait does not change the result: fn's write is committed by then.
 func (s *BoltStore) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	err := s.commit(fn)
+	s.maybeMerge()
+	s.waitForBacklog(ctx)
+	return err
+}
+
+// commit runs fn through the commit loop, or returns ErrStoreClosed, and
+// reopens the file if that is due. The merge writes through it, so that its
+// chunks share commits, and their syncs, with the writes of callers.
+func (s *BoltStore) commit(fn func(tx *bolt.Tx) error) error {
 	grown, err := s.submit(fn)
 	if grown {
 		s.reopen()
 	}
-	s.maybeMerge()
-	s.waitForBacklog(ctx)
 	return err
 }
 

@@ -13,12 +13,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// mergeChunk is how many log entries one merge transaction puts into the
+// mergeChunk is how many log entries one write of the merge puts into the
 // sorted index. The entries of a chunk are adjacent in key order, so the
-// transaction rewrites only the pages of one range of the index, and other
-// writes commit between chunks. bbolt takes a buffer from a sync.Pool for
-// each page a transaction writes, which keeps it until garbage collection,
-// so the chunk size also bounds that memory: about 1,024 leaves, 4 MiB.
+// write rewrites only the pages of one range of the index. Each chunk goes
+// through the commit loop and shares a commit with the writes waiting then.
+// bbolt takes a buffer from a sync.Pool for each page a transaction writes,
+// which keeps it until garbage collection, so the chunk size also bounds that
+// memory: about 1,024 leaves, 4 MiB.
 const mergeChunk = 1024
 
 // mergeState runs at most one merge of the fingerprint log at a time, in its
@@ -133,7 +134,7 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 			return err
 		}
 		for chunk := range slices.Chunk(latestOps(ops), mergeChunk) {
-			if err := s.update(ctx, func(tx *bolt.Tx) error { return applyOps(tx, chunk) }); err != nil {
+			if err := s.commit(func(tx *bolt.Tx) error { return applyOps(tx, chunk) }); err != nil {
 				return err
 			}
 		}
