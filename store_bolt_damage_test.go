@@ -17,6 +17,13 @@ func TestBoltDamagedFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("damaged-file rounds skipped in -short mode")
 	}
+	if raceEnabled {
+		// bbolt reads a bucket header through an unsafe cast of the bytes
+		// stored for it. On a damaged page those bytes can be too short, and
+		// checkptr, which -race turns on, then ends the process with a fatal
+		// error that recover cannot catch. Without -race the store recovers.
+		t.Skip("damaged-file rounds need a build without -race: run go test -run TestBoltDamagedFile .")
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	clean := filepath.Join(dir, "clean.db")

@@ -1,0 +1,5 @@
+//go:build !race
+
+package tokenvault
+
+const raceEnabled = false
