@@ -224,7 +224,7 @@ func decodeProblem(err error) problem {
 	if se.Field == "" || !knownFieldPath(se.Field) {
 		return fail(c)
 	}
-	return failf(c, codes[c].message+": "+se.Field)
+	return failf(c, codes[c].message+" (field "+se.Field+")")
 }
 
 var strictCodes = map[string]code{
