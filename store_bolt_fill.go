@@ -9,9 +9,9 @@ import (
 
 // appendFill is the share of a page that bbolt fills before it splits a node
 // in a bucket whose new keys sort after all of its other keys. bbolt's default
-// (half a page) leaves room for later keys in the middle of a range, but
-// appended keys never come back to a page behind the right edge, so those
-// pages would stay half empty and each commit would write twice the pages.
+// of half a page leaves room for later keys in the middle of a range. Appended
+// keys never come back to a page behind the right edge, so with the default
+// those pages stay half empty and each commit writes twice the pages.
 const appendFill = 1.0
 
 // expectAppends sets full pages for the token bucket at the start of a write
@@ -39,9 +39,9 @@ func putToken(tx *bolt.Tx, token string, value []byte, appends bool) error {
 // token created in the same millisecond as a stored one can sort before it,
 // and then splits a full page near the edge, which costs space but is safe.
 //
-// NOTE: under a clock that stands still (WithClock in tests), every token has
-// the same time, so each commit splits full pages and they end about half
-// full, a third more pages than at bbolt's default fill.
+// NOTE: under a fixed clock (WithClock in tests), every token has the same
+// time, so each commit splits full pages and they end about half full, a
+// third more pages than at bbolt's default fill.
 func newTokenAppends(token string) bool {
 	return strings.HasPrefix(token, opaquePrefix)
 }

@@ -93,7 +93,7 @@ func TestBoltFillsAppendedPages(t *testing.T) {
 		for _, name := range [][]byte{bucketTokens, bucketEvents, bucketFingerprintLog} {
 			stats := tx.Bucket(name).Stats()
 			if stats.KeyN != values {
-				t.Errorf("bucket %s holds %d keys, want %d", name, stats.KeyN, values)
+				t.Errorf("bucket %s contains %d keys, want %d", name, stats.KeyN, values)
 			}
 			// The bound leaves room for page headers and a last page that
 			// is nearly empty.
