@@ -143,7 +143,7 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 	}
 
 	for done := false; !done; {
-		err := s.update(ctx, func(tx *bolt.Tx) error {
+		err := s.commit(func(tx *bolt.Tx) error {
 			var err error
 			done, err = truncateLog(tx, last)
 			return err
@@ -249,8 +249,12 @@ func applyOps(tx *bolt.Tx, ops []logOp) error {
 	return nil
 }
 
-// truncateChunk bounds the log entries that one transaction deletes.
-const truncateChunk = 1 << 15
+// truncateChunk bounds the log entries that one write of the merge deletes.
+// It goes through the commit loop like the merge's chunks, so it is small
+// enough not to hold up the commit it shares: with 32,768, the p99 latency
+// of POST /tokenize rose to 9 to 26 ms in the runs with a merge, against 6
+// to 8 ms with 4,096.
+const truncateChunk = 1 << 12
 
 // truncateLog deletes up to truncateChunk log entries numbered up to last,
 // oldest first, and reports whether none numbered up to last remain. Deleting
