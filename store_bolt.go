@@ -407,7 +407,7 @@ func (s *BoltStore) write(ctx context.Context, fn func(tx *bolt.Tx) error) error
 
 // commit runs fn through the commit loop, or returns ErrStoreClosed, and
 // reopens the file if that is due. The merge writes through it, so that its
-// writes share commits, and their syncs, with the writes of callers.
+// writes share commits and syncs with callers' writes.
 func (s *BoltStore) commit(fn func(tx *bolt.Tx) error) error {
 	grown, err := s.submit(fn)
 	if grown {

@@ -7,17 +7,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// appendFill is the share of a page that bbolt fills before it splits a node
-// in a bucket whose new keys sort after all of its other keys. bbolt's default
-// of half a page leaves room for later keys in the middle of a range. Appended
-// keys never come back to a page behind the right edge, so with the default
-// those pages stay half empty and each commit writes twice the pages.
+// appendFill is the page fill for buckets whose new keys sort after all
+// others. bbolt's default of half a page would leave such pages half empty,
+// because no later key lands behind the right edge.
 const appendFill = 1.0
 
-// expectAppends sets full pages for the token bucket at the start of a write
-// transaction of the commit loop. Most new records go to its right edge,
-// because FormatOpaque tokens start with their creation time and sort after
-// every card-shaped token. putToken lowers the fill for other records.
+// expectAppends sets full pages for the token bucket at the start of a commit
+// loop transaction, because most new records are opaque tokens, which sort
+// by creation time after every card-shaped token. putToken lowers the fill.
 func expectAppends(tx *bolt.Tx) {
 	tx.Bucket(bucketTokens).FillPercent = appendFill
 }
@@ -35,9 +32,8 @@ func putToken(tx *bolt.Tx, token string, value []byte, appends bool) error {
 }
 
 // newTokenAppends reports whether a new record under token goes to the right
-// edge of the token bucket, which is true for a FormatOpaque token. An opaque
-// token created in the same millisecond as a stored one can sort before it,
-// and then splits a full page near the edge, which costs space but is safe.
+// edge of the token bucket: true for a FormatOpaque token. One created in the
+// same millisecond as a stored one may sort before it, which costs space only.
 //
 // NOTE: under a fixed clock (WithClock in tests), every token has the same
 // time, so each commit splits full pages and they end about half full, a

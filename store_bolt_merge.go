@@ -13,15 +13,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// mergeChunk is how many log entries one write of the merge puts into the
-// sorted index. The entries of a chunk are adjacent in key order, so the
-// write rewrites only the pages of one range of the index. Each chunk goes
-// through the commit loop and shares a commit with the writes waiting then.
-// bbolt takes a buffer from a sync.Pool for each page a transaction writes,
-// which keeps it until garbage collection, so the chunk size also bounds that
-// memory: about 512 leaves, 2 MiB, on top of the pages of the batches that
-// share the commit. With 1,024, a ten-million-value import peaked at 61.9
-// MiB of live heap; with 512, at 52.8 MiB.
+// mergeChunk is how many log entries, adjacent in key order, one write of the
+// merge puts into the sorted index, so a write rewrites one range of it. The
+// write shares a commit with callers' writes, and bbolt keeps a pooled buffer
+// per written page until garbage collection, so the chunk also bounds memory:
+// a ten-million-value import peaked at 61.9 MiB of live heap with 1,024 and
+// at 52.8 MiB with 512.
 const mergeChunk = 512
 
 // mergeState runs at most one merge of the fingerprint log at a time, in its

@@ -81,7 +81,7 @@ func TestImportMemoryStaysFlat(t *testing.T) {
 	// The store keeps up to FingerprintMergeAfter new fingerprints listed
 	// in memory, 2^18 by default, which a short run would take for growth.
 	// The short run merges every 4,096 entries instead, many times over. Its
-	// import takes well under a second, hence samples every 10 ms.
+	// import takes well under a second, so it samples every 10 ms.
 	interval, mergeAfter := 10*time.Millisecond, 4096
 	if s := os.Getenv(importValuesEnv); s != "" {
 		var err error
