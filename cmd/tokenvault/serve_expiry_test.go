@@ -44,6 +44,11 @@ func TestServeRecordsExpiry(t *testing.T) {
 	if got["revision"] != uint64(1) || got["from"] != "active" || got["to"] != "active" || got["actor"] != "tokenvault" {
 		t.Errorf("expired event = %v, want revision 1, from and to active, actor tokenvault", got)
 	}
+	// serve logs the expiry after the commit that also lets the webhook
+	// dispatcher deliver the event, so the record can come a little later.
+	waitUntil(t, "the log record of the expiry", func() bool {
+		return len(p.logRecords("recorded token expirations")) > 0
+	})
 	records := p.logRecords("recorded token expirations")
 	if len(records) != 1 || records[0]["count"] != float64(1) {
 		t.Errorf("expiry log records = %v, want one with count 1: a later run finds nothing new", records)
