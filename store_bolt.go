@@ -327,19 +327,20 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 		return err
 	}
 
-	value := encodeRecord(rec)
+	key, value := []byte(rec.Token), encodeRecord(rec)
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		if err := createConflict(tx, rec); err != nil {
+		if err := createConflict(tx, rec, key); err != nil {
 			return noWrite(err)
 		}
-		return s.putRecord(tx, rec, value)
+		return s.putRecord(tx, rec, key, value)
 	})
 }
 
 // createConflict returns ErrTokenExists or ErrDeterministicKeyExists if tx
-// holds rec's token or another record with its deterministic key.
-func createConflict(tx *bolt.Tx, rec *Record) error {
-	if tx.Bucket(bucketTokens).Get([]byte(rec.Token)) != nil {
+// holds rec's token, given as key, or another record with its deterministic
+// key.
+func createConflict(tx *bolt.Tx, rec *Record, key []byte) error {
+	if tx.Bucket(bucketTokens).Get(key) != nil {
 		return ErrTokenExists
 	}
 	if len(rec.DeterministicKey) > 0 && tx.Bucket(bucketDeterministic).Get(rec.DeterministicKey) != nil {
@@ -348,10 +349,10 @@ func createConflict(tx *bolt.Tx, rec *Record) error {
 	return nil
 }
 
-// putRecord writes a new record, encoded as value, with its index entries and
-// its event. The caller has checked createConflict.
-func (s *BoltStore) putRecord(tx *bolt.Tx, rec *Record, value []byte) error {
-	if err := putToken(tx, rec.Token, value, newTokenAppends(rec.Token)); err != nil {
+// putRecord writes a new record, encoded as value under key, with its index
+// entries and its event. The caller has checked createConflict.
+func (s *BoltStore) putRecord(tx *bolt.Tx, rec *Record, key, value []byte) error {
+	if err := putToken(tx, key, value, newTokenAppends(rec.Token)); err != nil {
 		return err
 	}
 	if err := s.putIndexes(tx, rec); err != nil {
@@ -484,7 +485,7 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 		if err := s.replaceIndexes(tx, old, rec); err != nil {
 			return err
 		}
-		if err := putToken(tx, token, encodeRecord(rec), false); err != nil {
+		if err := putToken(tx, []byte(token), encodeRecord(rec), false); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketHistory).Put(historyKey(token, rec.Revision), encodeChange(change)); err != nil {
@@ -636,7 +637,7 @@ func (s *BoltStore) ReplaceCiphertexts(ctx context.Context, swaps []CiphertextSw
 			}
 			rec.KeyID = swap.NewKeyID
 			rec.Ciphertext = swap.NewCiphertext
-			if err := putToken(tx, swap.Token, encodeRecord(rec), false); err != nil {
+			if err := putToken(tx, []byte(swap.Token), encodeRecord(rec), false); err != nil {
 				return err
 			}
 			applied++

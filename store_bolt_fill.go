@@ -19,16 +19,16 @@ func expectAppends(tx *bolt.Tx) {
 	tx.Bucket(bucketTokens).FillPercent = appendFill
 }
 
-// putToken writes value under token. appends reports whether token sorts
+// putToken writes value under the token key. appends reports whether it sorts
 // after the tokens stored before tx. When it does not, the token bucket
 // returns to bbolt's default fill for the rest of tx, because nothing in tx
 // raises it again.
-func putToken(tx *bolt.Tx, token string, value []byte, appends bool) error {
+func putToken(tx *bolt.Tx, key, value []byte, appends bool) error {
 	tokens := tx.Bucket(bucketTokens)
 	if !appends {
 		tokens.FillPercent = bolt.DefaultFillPercent
 	}
-	return tokens.Put([]byte(token), value)
+	return tokens.Put(key, value)
 }
 
 // newTokenAppends reports whether a new record under token goes to the right

@@ -31,7 +31,7 @@ func TestPutTokenFillStaysLowered(t *testing.T) {
 			{newOpaqueToken(time.Now()), true, bolt.DefaultFillPercent},
 		}
 		for _, step := range steps {
-			if err := putToken(tx, step.token, []byte("record"), step.appends); err != nil {
+			if err := putToken(tx, []byte(step.token), []byte("record"), step.appends); err != nil {
 				return err
 			}
 			if tokens.FillPercent != step.want {

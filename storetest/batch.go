@@ -102,8 +102,9 @@ func checkCreateBatchConflicts(t *testing.T, s tokenvault.Store) {
 	tooLong := newRecord(strings.Repeat("9", tokenvault.MaxTokenSize+1))
 	reused := newRecord(takenKey.Token) // the token of a record that failed is free
 	last := newRecord(opaqueToken())
+	sameTokenAgain := newRecord(inserted.Token) // after sameToken, which failed
 
-	recs := []*tokenvault.Record{takenToken, takenTokenNewKey, takenKey, inserted, sameToken, sameKey, tooLong, reused, last}
+	recs := []*tokenvault.Record{takenToken, takenTokenNewKey, takenKey, inserted, sameToken, sameKey, tooLong, reused, last, sameTokenAgain}
 	errs, err := b.CreateBatch(t.Context(), cloneAll(recs))
 	if err != nil {
 		t.Fatalf("CreateBatch err = %v, want nil", err)
@@ -115,14 +116,14 @@ func checkCreateBatchConflicts(t *testing.T, s tokenvault.Store) {
 	if errs[6] == nil {
 		t.Errorf("CreateBatch record 6 with a %d-byte token err = nil, want an error", len(tooLong.Token))
 	}
-	wantBatchErrors(t, recs[7:], errs[7:], []error{nil, nil})
+	wantBatchErrors(t, recs[7:], errs[7:], []error{nil, nil, tokenvault.ErrTokenExists})
 
 	for _, rec := range []*tokenvault.Record{stored, inserted, reused, last} {
 		wantRecord(t, s, rec)
 	}
 	wantNotFound(t, s, sameKey.Token)
 	wantNotFound(t, s, tooLong.Token)
-	for _, rec := range []*tokenvault.Record{takenToken, takenTokenNewKey, takenKey, sameToken, sameKey, tooLong} {
+	for _, rec := range []*tokenvault.Record{takenToken, takenTokenNewKey, takenKey, sameToken, sameKey, tooLong, sameTokenAgain} {
 		wantFingerprint(t, s, rec.Fingerprint, []string{})
 	}
 	wantNoDeterministic(t, s, takenTokenNewKey.DeterministicKey)
