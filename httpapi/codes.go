@@ -162,7 +162,7 @@ func vaultProblem(err error) problem {
 	case errors.As(err, &still):
 		// POST /activate lifted this key's suspension, but other parties
 		// (senders of inbound notifications) still hold theirs.
-		return failf(codeTokenSuspended, "Token stays suspended by: "+strings.Join(still.Parties, ", "))
+		return failf(codeTokenSuspended, "Token stays suspended by: "+strings.Join(still.Parties, ", ")+": it becomes active when each of them sends resume")
 	case errors.Is(err, tokenvault.ErrNotFound):
 		return fail(codeTokenNotFound)
 	case errors.Is(err, tokenvault.ErrSuspended):

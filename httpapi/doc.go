@@ -153,17 +153,23 @@
 //	403     forbidden               the API key lacks the route's role
 //	403     sender_not_allowed      a notification from a sender that Config.SenderBrands
 //	                                limits, about a token or reissue outside its brands
+//	403     host_not_allowed        with Config.NoAuth, a Host header other than localhost
+//	                                or a loopback address
 //	404     token_not_found         unknown, malformed or altered token: one identical
 //	                                body, {"error":"Token not found","code":"token_not_found"}
 //	404     not_found               no such endpoint, or /notifications without
 //	                                Config.Senders
 //	405     method_not_allowed      wrong method; the Allow header lists the right ones
-//	409     token_suspended         detokenize of a suspended token
+//	409     token_suspended         detokenize of a suspended token, or activate of a token
+//	                                that a notification sender still holds suspended: the
+//	                                message names the senders, whose "resume" lifts it
 //	409     token_closed            detokenize of a closed token, suspend or activate of one,
 //	                                or a notification other than delete about one
 //	410     token_expired           detokenize of an expired token
 //	413     body_too_large          the body is over Config.MaxBodyBytes
 //	413     too_many_items          a batch has over Config.MaxBatchItems items
+//	413     response_too_large      an item of /detokenize/batch, in a 200 response, whose
+//	                                value would take the values past Config.MaxBatchDataBytes
 //	415     unsupported_media_type  Content-Type is not application/json, or names
 //	                                a charset other than UTF-8
 //	500     internal_error          an unexpected failure, logged to Config.Log with
