@@ -165,6 +165,8 @@ func runImport(ctx context.Context, s streams, in io.Reader, size int64, src *cs
 				return fmt.Errorf("write standard output: %w", err)
 			}
 			p.skipped = 1
+		} else {
+			p.firstHint = "; if row 1 is a header row, add --header"
 		}
 		p.noun, p.emptied = "row", "tokens"
 		p.read = src.send

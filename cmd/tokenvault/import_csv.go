@@ -57,9 +57,25 @@ func (l *csvLayout) findColumn(header []string) error {
 		l.column = i
 	}
 	if l.column < 0 {
-		return fmt.Errorf("--column %s: the header row has no column of that name", quoteArg(l.arg))
+		return fmt.Errorf("--column %s: the header row has no column of that name (names are case-sensitive); its columns are %s", quoteArg(l.arg), columnNames(header))
 	}
 	return nil
+}
+
+// maxListedColumns bounds the header names that an error message lists.
+const maxListedColumns = 10
+
+// columnNames lists the names of header, quoted, for an error message. The
+// header row has passed the card number screen.
+func columnNames(header []string) string {
+	names := make([]string, 0, min(len(header), maxListedColumns))
+	for _, name := range header[:min(len(header), maxListedColumns)] {
+		names = append(names, quoteArg(strings.TrimSpace(name)))
+	}
+	if len(header) > maxListedColumns {
+		names = append(names, fmt.Sprintf("and %d more", len(header)-maxListedColumns))
+	}
+	return strings.Join(names, ", ")
 }
 
 // csvSource reads the rows of CSV input. Import copies every field but the

@@ -175,6 +175,12 @@ func TestImportUsageErrors(t *testing.T) {
 	if err := os.WriteFile(w.path("empty.csv"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(w.path("wide.csv"), []byte("c1,c2,c3,c4,c5,c6,c7,c8,c9,c10,c11,c12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.path("header.csv"), []byte("name,pan\nalice,"+luhnPANs(t)[0]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		args []string
@@ -188,8 +194,10 @@ func TestImportUsageErrors(t *testing.T) {
 		{[]string{"import", "a.txt", "b.txt"}, exitUsage, `unexpected argument "b.txt": import reads one FILE`},
 		{[]string{"import", "missing.txt"}, exitFailure, `open "missing.txt": no such file or directory`},
 		{[]string{"import", "--csv", "--column", "pan", "dup.csv"}, exitFailure, `--column "pan": columns 1 and 2 of the header row both have that name`},
-		{[]string{"import", "--csv", "--column", "card", "dup.csv"}, exitFailure, `--column "card": the header row has no column of that name`},
+		{[]string{"import", "--csv", "--column", "card", "dup.csv"}, exitFailure, `--column "card": the header row has no column of that name (names are case-sensitive); its columns are "pan", "pan"`},
 		{[]string{"import", "--csv", "--header", "empty.csv"}, exitFailure, "the input is empty: expected a header row"},
+		{[]string{"import", "--csv", "--column", "C1", "wide.csv"}, exitFailure, `its columns are "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", and 2 more`},
+		{[]string{"import", "--csv", "--column", "2", "header.csv"}, exitFailure, "row 1: invalid card number: byte 1 is not an ASCII digit, space or dash; if row 1 is a header row, add --header\n"},
 	}
 	for _, tt := range tests {
 		r := w.run(t, "", tt.args...)

@@ -145,6 +145,9 @@ func (f *vaultFlags) open(stderr io.Writer, mayCreate bool, opts ...tokenvault.O
 	}
 	opts = append([]tokenvault.Option{tokenvault.WithLogger(slog.New(slog.NewTextHandler(stderr, nil)))}, opts...)
 	vault, err := tokenvault.Open(dbPath, keys, opts...)
+	if errors.Is(err, tokenvault.ErrLocked) {
+		return nil, fmt.Errorf("open database %s: %w: if tokenvault serve has it open, stop serve or send the request to its HTTP API", dbPath, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", dbPath, err)
 	}

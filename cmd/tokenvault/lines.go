@@ -146,15 +146,16 @@ type lineJob struct {
 
 // pipeline describes one run of processItems.
 type pipeline struct {
-	noun     string                     // "line" or "row", in messages
-	emptied  string                     // the part a failed item leaves empty, such as "output lines"
-	read     func(out chan<- inputLine) // sends the items in order, then closes out
-	inFlight int                        // items read and not yet written
-	fn       lineFunc                   // processes one item; not used when batch is set
-	batch    batchFunc                  // processes up to maxBatchItems items
-	out      itemWriter
-	written  func(job *lineJob) // called after each item's output; may be nil
-	skipped  int                // items before the first that read sends, such as a header row
+	noun      string                     // "line" or "row", in messages
+	emptied   string                     // the part a failed item leaves empty, such as "output lines"
+	read      func(out chan<- inputLine) // sends the items in order, then closes out
+	inFlight  int                        // items read and not yet written
+	fn        lineFunc                   // processes one item; not used when batch is set
+	batch     batchFunc                  // processes up to maxBatchItems items
+	out       itemWriter
+	written   func(job *lineJob) // called after each item's output; may be nil
+	skipped   int                // items before the first that read sends, such as a header row
+	firstHint string             // added to the message of item 1 when it fails alone, or ""
 }
 
 // itemWriter writes the output of each item in input order: the output of a
@@ -378,7 +379,11 @@ func writeResult(stderr io.Writer, p *pipeline, job *lineJob, failed *int, fatal
 	case errors.As(job.err, &lineErr):
 		*failed++
 		job.output = nil
-		fmt.Fprintf(stderr, "%s %d: %s\n", p.noun, job.number, lineErr.msg)
+		hint := ""
+		if job.number == 1 {
+			hint = p.firstHint
+		}
+		fmt.Fprintf(stderr, "%s %d: %s%s\n", p.noun, job.number, lineErr.msg, hint)
 	default:
 		*fatalErr = fmt.Errorf("%s %d: %s; stopped there, so the output ends before that %s", p.noun, job.number, errorText(job.err), p.noun)
 		return nil

@@ -450,3 +450,19 @@ func TestInterruptStopsTokenize(t *testing.T) {
 		t.Errorf("token printed before SIGINT did not detokenize to the card number")
 	}
 }
+
+// TestDetokenizeWhileServeRuns checks that a command that needs the database
+// explains that serve holds it.
+func TestDetokenizeWhileServeRuns(t *testing.T) {
+	w := newWorkspace(t)
+	p := startServe(t, w, "--no-auth")
+
+	r := w.run(t, "tok_06h465hovpcbe2rh6loskp28djvb01gq7qlg\n", "detokenize")
+	checkExit(t, r, exitFailure)
+	checkStderr(t, r, "is locked by another process")
+	checkStderr(t, r, "stop serve or send the request to its HTTP API")
+
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("serve exited with status %d, want 0", code)
+	}
+}
