@@ -221,10 +221,36 @@ func decodeProblem(err error) problem {
 	if !ok {
 		return problem{code: codeInternal, err: err}
 	}
+	if c == codeUnknownField {
+		return failf(c, unknownFieldMessage(se))
+	}
 	if se.Field == "" || !knownFieldPath(se.Field) {
 		return fail(c)
 	}
 	return failf(c, codes[c].message+" (field "+se.Field+")")
+}
+
+// unknownFieldMessage names, for a key the endpoint does not accept, the
+// field names it does accept, or the one that the key equals but for case.
+// A client may send a card number as a key, so the message names the key, or
+// the object that has it, only when that path is made of this API's field
+// names.
+func unknownFieldMessage(se *strictjson.Error) string {
+	msg := codes[codeUnknownField].message
+	switch {
+	case knownFieldPath(se.Field):
+		msg += " (field " + se.Field + ")"
+	case se.Object != "" && knownFieldPath(se.Object):
+		msg += " (in " + se.Object + ")"
+	}
+
+	if se.CaseOf != "" {
+		return msg + ": field names are case-sensitive, and this one differs only in case from " + se.CaseOf
+	}
+	if len(se.Accepted) > 0 {
+		return msg + ": it accepts " + strings.Join(se.Accepted, ", ")
+	}
+	return msg
 }
 
 var strictCodes = map[string]code{

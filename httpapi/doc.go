@@ -134,7 +134,8 @@
 //	400     invalid_json            the body is not one JSON object
 //	400     trailing_data           bytes follow the JSON object
 //	400     unknown_field           a field the endpoint does not take, such as "Data"
-//	                                for "data" (names are case-sensitive)
+//	                                for "data" (names are case-sensitive); the message
+//	                                lists the fields the object takes
 //	400     duplicate_field         a field twice, or a field followed by a key that
 //	                                differs from it only in case
 //	400     missing_field           a required field ("data", "token", "items", "tokens") is absent

@@ -175,3 +175,47 @@ func TestRejectedBodiesAuditedWithoutValue(t *testing.T) {
 	// checkNoLeaks, at cleanup, checks that the card number is not in the
 	// audit log.
 }
+
+// TestUnknownFieldMessage checks that an unknown key's message names the
+// fields the object accepts, or the one it equals but for case, and never a
+// key that is not a field name of the API.
+func TestUnknownFieldMessage(t *testing.T) {
+	f := newFixture(t)
+	const prefix = "Request body has a field that this endpoint does not accept"
+	const accepted = "it accepts data, type, format, deterministic, scope, expires_in, allow_non_luhn"
+
+	tests := []struct {
+		name, path string
+		role       apikey.Role
+		body, want string
+	}{
+		{"case", "/tokenize", apikey.RoleTokenize, `{"Data":"x"}`,
+			prefix + ": field names are case-sensitive, and this one differs only in case from data"},
+		{"other key", "/tokenize", apikey.RoleTokenize, `{"data":"x","colour":"red"}`,
+			prefix + ": " + accepted},
+		{"card number as key", "/tokenize", apikey.RoleTokenize, `{"data":"x","4111111111111111":1}`,
+			prefix + ": " + accepted},
+		{"field of another route", "/tokenize", apikey.RoleTokenize, `{"data":"x","token":"t"}`,
+			prefix + " (field token): " + accepted},
+		{"batch item", "/tokenize/batch", apikey.RoleTokenize, `{"items":[{"data":"a"},{"data":"b","colour":"red"}]}`,
+			prefix + " (in items[1]): " + accepted},
+		{"batch item, case", "/tokenize/batch", apikey.RoleTokenize, `{"items":[{"data":"a"},{"Data":"b"}]}`,
+			prefix + " (in items[1]): field names are case-sensitive, and this one differs only in case from data"},
+		{"top of a batch", "/tokenize/batch", apikey.RoleTokenize, `{"items":[],"data":"x"}`,
+			prefix + " (field data): it accepts items"},
+		{"detokenize", "/detokenize", apikey.RoleDetokenize, `{"Token":"t"}`,
+			prefix + ": field names are case-sensitive, and this one differs only in case from token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.post(tt.path, tt.role, tt.body)
+			e := r.errorBody(t)
+			if e.Code != "unknown_field" {
+				t.Fatalf("code = %q (%q), want unknown_field", e.Code, e.Error)
+			}
+			if e.Error != tt.want {
+				t.Errorf("message = %q, want %q", e.Error, tt.want)
+			}
+		})
+	}
+}

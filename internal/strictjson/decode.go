@@ -165,17 +165,25 @@ func (d *decoder) rejectKey(key []byte, info *structInfo, seen []uint64) {
 		return
 	}
 
-	msg := "unknown field"
+	object := d.pathString()
+	msg, caseOf := "unknown field", ""
 	if i >= 0 {
-		msg = "unknown field: keys are case-sensitive, and this one differs only in case from " + quote(info.fields[i].name)
+		caseOf = info.fields[i].name
+		msg = "unknown field: keys are case-sensitive, and this one differs only in case from " + quote(caseOf)
 	}
 	if !isDisplayableKey(key) {
 		d.reject(CodeUnknownField, msg+" (key not shown because it does not look like a field name)")
-		return
+	} else {
+		d.pushName(string(key))
+		d.reject(CodeUnknownField, msg)
+		d.pop()
 	}
-	d.pushName(string(key))
-	d.reject(CodeUnknownField, msg)
-	d.pop()
+
+	d.err.Object, d.err.CaseOf = object, caseOf
+	d.err.Accepted = make([]string, len(info.fields))
+	for j := range info.fields {
+		d.err.Accepted[j] = info.fields[j].name
+	}
 }
 
 // maxKeyDigits bounds the digits of a key that an error may show: a card

@@ -66,6 +66,13 @@ type Error struct {
 	Code  string // one of the Code constants
 	Field string // JSON path of the field, such as "items[2].data"; "" for the body
 	Msg   string // human-readable reason, never containing a value
+
+	// For CodeUnknownField only: Object is the JSON path of the object that
+	// has the key ("" for the body), Accepted lists the field names of that
+	// object, and CaseOf is the one the key equals but for case, or "".
+	Object   string
+	Accepted []string
+	CaseOf   string
 }
 
 // Error returns the field path and the reason, such as

@@ -722,3 +722,36 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// TestDecodeUnknownFieldDetails checks the object, accepted names and case
+// match that an unknown_field error carries.
+func TestDecodeUnknownFieldDetails(t *testing.T) {
+	topNames := []string{"data", "flag", "n", "amount", "tags", "items", "opt", "Plain"}
+	itemNames := []string{"data", "brand", "count", "tags", "notes"}
+	tests := []struct {
+		name, in string
+		want     strictjson.Error
+	}{
+		{"top", `{"data":"x","colour":1}`, strictjson.Error{Field: "colour", Object: "", Accepted: topNames}},
+		{"case", `{"Data":"x"}`, strictjson.Error{Field: "Data", Object: "", Accepted: topNames, CaseOf: "data"}},
+		{"nested", `{"data":"x","items":[{"data":"y"},{"data":"z","BRAND":"v"}]}`,
+			strictjson.Error{Field: "items[1].BRAND", Object: "items[1]", Accepted: itemNames, CaseOf: "brand"}},
+		{"key not shown", `{"data":"x","items":[{"da ta":"y"}]}`,
+			strictjson.Error{Field: "items[0]", Object: "items[0]", Accepted: itemNames}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got request
+			err := strictjson.Decode([]byte(tt.in), &got)
+			var serr *strictjson.Error
+			if !errors.As(err, &serr) || serr.Code != strictjson.CodeUnknownField {
+				t.Fatalf("Decode(%s) err = %v, want an unknown_field *Error", tt.in, err)
+			}
+			details := *serr
+			details.Code, details.Msg = "", ""
+			if diff := cmp.Diff(tt.want, details); diff != "" {
+				t.Errorf("Decode(%s) error details (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
