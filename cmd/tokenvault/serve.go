@@ -117,7 +117,10 @@ returns no value.
 
 Timeouts: 5s to read the request headers, 30s to read the whole request, 30s
 to write the response, and 2m for an idle keep-alive connection. Request
-headers are limited to 16 KiB.
+headers are limited to 16 KiB, bodies to --max-body-bytes (1 MiB), batches to
+--max-batch-items (1,000), and the values of one detokenize batch response to
+--max-batch-data-bytes (8 MiB); the server holds a whole body and a whole
+response in memory, so raise them with care.
 
 On SIGINT or SIGTERM, serve reports not ready on /readyz, keeps serving for
 --drain-delay (default 0), stops accepting connections, waits up to --shutdown-timeout for requests in flight, closes the
@@ -135,6 +138,9 @@ database and exits with status 0. A second signal ends the process at once.`,
 		fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT or SIGTERM, wait at most `DURATION` for requests in flight")
 		fs.Func("expiry-interval", "record the expiry of tokens whose expiry time has passed every `DURATION`, such as 30s or 5m, and once at the start; 0 turns it off (default $"+envExpiryInterval+", or 1m)", cfg.setExpiryInterval)
 		fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "on SIGINT or SIGTERM, report not ready on /readyz and keep serving for `DURATION` before closing the listener, so that a load balancer stops sending requests first")
+		fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "reject request bodies over `N` bytes with 413 body_too_large")
+		fs.IntVar(&cfg.maxBatchItems, "max-batch-items", httpapi.DefaultMaxBatchItems, "reject batches of more than `N` items with 413 too_many_items")
+		fs.IntVar(&cfg.maxBatchDataBytes, "max-batch-data-bytes", httpapi.DefaultMaxBatchDataBytes, "fail, with response_too_large, each item of a detokenize batch whose value would take the response's values past `N` bytes")
 
 		return func(ctx context.Context, s streams, args []string) error {
 			if len(args) > 0 {
@@ -165,6 +171,10 @@ type serveConfig struct {
 	drainDelay      time.Duration
 	expiryInterval  time.Duration // 0 turns expiry recording off
 	expirySet       bool          // the --expiry-interval flag set expiryInterval
+
+	maxBodyBytes      int64
+	maxBatchItems     int
+	maxBatchDataBytes int
 }
 
 // resolve fills the settings that no flag set from the environment and the
@@ -206,6 +216,18 @@ func (c *serveConfig) resolve() error {
 	}
 	if c.shutdownTimeout <= 0 {
 		return usagef("invalid --shutdown-timeout %s: the duration must be positive", c.shutdownTimeout)
+	}
+	for _, limit := range []struct {
+		flag  string
+		value int64
+	}{
+		{"--max-body-bytes", c.maxBodyBytes},
+		{"--max-batch-items", int64(c.maxBatchItems)},
+		{"--max-batch-data-bytes", int64(c.maxBatchDataBytes)},
+	} {
+		if limit.value < 1 {
+			return usagef("invalid %s %d: the limit must be at least 1", limit.flag, limit.value)
+		}
 	}
 	if c.noAuth && !isLoopbackHost(c.addr) {
 		return usagef("--no-auth would serve %s without authentication: it is allowed only on a loopback address (127.0.0.0/8, ::1 or localhost)", quoteArg(c.addr))
@@ -471,7 +493,10 @@ func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handle
 func newServeHandler(stderr io.Writer, logger, audit *slog.Logger, vault *tokenvault.Vault, cfg *serveConfig) (*httpapi.Handler, error) {
 	// A nil Registry gets the Go and process collectors besides the
 	// handler's metrics.
-	hc := httpapi.Config{Vault: vault, NoAuth: cfg.noAuth, Audit: audit, Log: logger}
+	hc := httpapi.Config{
+		Vault: vault, NoAuth: cfg.noAuth, Audit: audit, Log: logger,
+		MaxBodyBytes: cfg.maxBodyBytes, MaxBatchItems: cfg.maxBatchItems, MaxBatchDataBytes: cfg.maxBatchDataBytes,
+	}
 	senders, brands, err := httpapi.LoadScopedSenders(cfg.senders)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !cfg.sendersNamed:

@@ -432,6 +432,9 @@ func TestServeUsageErrors(t *testing.T) {
 		{"key without certificate", []string{"--tls-key", "key.pem"}},
 		{"address without port", []string{"--addr", "127.0.0.1"}},
 		{"zero shutdown timeout", []string{"--shutdown-timeout", "0s"}},
+		{"zero body limit", []string{"--max-body-bytes", "0"}},
+		{"negative batch limit", []string{"--max-batch-items", "-1"}},
+		{"zero batch data limit", []string{"--max-batch-data-bytes", "0"}},
 		{"positional argument", []string{"now"}},
 	}
 	for _, tt := range tests {
@@ -471,6 +474,50 @@ func TestServeNoAuthOnLoopback(t *testing.T) {
 		t.Errorf("serve exited with status %d, want 0", code)
 	}
 	checkServeLogs(t, w, p, "", map[string]bool{pan: true})
+}
+
+// TestServeLimits checks that the limit flags reach the handler.
+func TestServeLimits(t *testing.T) {
+	w := newWorkspace(t)
+	p := startServe(t, w, "--no-auth", "--max-body-bytes", "300", "--max-batch-items", "2", "--max-batch-data-bytes", "20")
+	c := newAPIClient(p)
+
+	r := c.do(t, "POST", "/tokenize", "", map[string]any{"data": strings.Repeat("x", 400)})
+	if r.status != http.StatusRequestEntityTooLarge || r.str("code") != "body_too_large" {
+		t.Errorf("POST /tokenize of a 400-byte value with --max-body-bytes 300: %v, want 413 body_too_large", r)
+	}
+
+	items := []map[string]any{{"data": testPANs[0].pan, "type": "card"}, {"data": testPANs[1].pan, "type": "card"}}
+	r = c.do(t, "POST", "/tokenize/batch", "", map[string]any{"items": append(items, items[0])})
+	if r.status != http.StatusRequestEntityTooLarge || r.str("code") != "too_many_items" {
+		t.Errorf("POST /tokenize/batch of 3 items with --max-batch-items 2: %v, want 413 too_many_items", r)
+	}
+
+	r = c.do(t, "POST", "/tokenize/batch", "", map[string]any{"items": items})
+	results, _ := r.body["results"].([]any)
+	if r.status != http.StatusOK || len(results) != 2 {
+		t.Fatalf("POST /tokenize/batch of 2 items: %v, want 200 with 2 results", r)
+	}
+	var tokens []string
+	for _, item := range results {
+		token, _ := item.(map[string]any)["token"].(string)
+		tokens = append(tokens, token)
+	}
+	r = c.do(t, "POST", "/detokenize/batch", "", map[string]any{"tokens": tokens})
+	results, _ = r.body["results"].([]any)
+	if r.status != http.StatusOK || len(results) != 2 {
+		t.Fatalf("POST /detokenize/batch of 2 tokens: %v, want 200 with 2 results", r)
+	}
+	if data, _ := results[0].(map[string]any)["data"].(string); data != testPANs[0].pan {
+		t.Errorf("POST /detokenize/batch item 0 did not return its card number under --max-batch-data-bytes 20")
+	}
+	if code, _ := results[1].(map[string]any)["code"].(string); code != "response_too_large" {
+		t.Errorf("POST /detokenize/batch item 1 code = %q, want response_too_large past --max-batch-data-bytes 20", code)
+	}
+
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("serve exited with status %d, want 0", code)
+	}
 }
 
 func TestServeTLS(t *testing.T) {
