@@ -36,9 +36,11 @@ its fields empty, as failed, when a card number could be in one of them: a
 row with another number of fields than the first row (the header, if any),
 one with a carriage return inside a field, and one with another field that
 could be a card number (that passes the Luhn check, or with
---allow-non-luhn has 12 digits or more). A row may have at most 128 KiB and
-1,024 fields, and one that is not valid CSV, such as one with an unpaired
-quote, ends the import there.
+--allow-non-luhn has 12 digits or more). A row that is not valid CSV, such
+as one with a quote inside an unquoted field, fails in the same way. A quote
+that is never closed takes the rest of the input into its row, so the
+message gives the lines the row spans. A row may have at most 128 KiB and
+1,024 fields; a longer one ends the import there.
 
 import shows its progress on standard error: a bar with the rate and the time
 left when standard error is a terminal, and otherwise a line every 10 seconds.

@@ -166,14 +166,17 @@ func readFirstCSVRow(r io.Reader, layout *csvLayout, screen func(string) bool) (
 }
 
 // read returns the next row. It fails a row longer than maxCSVRowBytes, and
-// ends the input there.
+// ends the input there. A row that is not valid CSV, such as one with a bare
+// quote, returns a *csv.ParseError, after which read goes on with the next
+// row.
 func (c *csvSource) read() ([]string, error) {
 	row, err := c.cr.Read()
-	if err != nil {
+	var parseErr *csv.ParseError
+	if err != nil && !errors.As(err, &parseErr) {
 		return nil, err
 	}
 	c.rows++
-	if len(row) > maxCSVFields {
+	if err == nil && len(row) > maxCSVFields {
 		return nil, errTooManyFields
 	}
 
@@ -182,6 +185,9 @@ func (c *csvSource) read() ([]string, error) {
 	c.limit.rowStart = c.end
 	if c.end-start > maxCSVRowBytes {
 		return nil, errRowTooLong
+	}
+	if err != nil {
+		return nil, err
 	}
 	return row, nil
 }
@@ -223,14 +229,21 @@ func (c *csvSource) send(out chan<- inputLine) {
 	}
 	for {
 		row, err := c.read()
-		if errors.Is(err, io.EOF) {
+		var parseErr *csv.ParseError
+		switch {
+		case errors.Is(err, io.EOF):
 			return
-		}
-		if err != nil {
+		case errors.As(err, &parseErr):
+			// The reader returns part of such a row, which must not be
+			// copied, and goes on at the next row.
+			out <- inputLine{number: c.rows, row: make([]string, c.width), offset: c.end,
+				fail: "row is not valid CSV (" + parseErr.Error() + "); all of its fields are left empty"}
+		case err != nil:
 			out <- inputLine{number: c.rows + 1, err: err}
 			return
+		default:
+			out <- c.item(row, c.rows)
 		}
-		out <- c.item(row, c.rows)
 	}
 }
 

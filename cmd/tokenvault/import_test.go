@@ -323,3 +323,48 @@ func TestImportMasksAFileNameOfDigits(t *testing.T) {
 	checkExit(t, r, exitFailure)
 	checkStderr(t, r, "no such file or directory")
 }
+
+// TestImportCSVInvalidRow checks that a row that is not valid CSV fails
+// alone, with every field empty, and that import goes on with the next row.
+func TestImportCSVInvalidRow(t *testing.T) {
+	w := newWorkspace(t)
+	pans := luhnPANs(t)
+	input := "card,note\n" +
+		pans[0] + ",ok\n" +
+		pans[1] + ",TV 55\" wide\n" + // a quote inside an unquoted field
+		pans[2] + ",ok\n" +
+		pans[3] + ",\"never closed\n" +
+		pans[4] + ",swallowed\n"
+	if err := os.WriteFile(w.path("in.csv"), []byte(input), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := w.run(t, "", "import", "--csv", "--column", "card", "in.csv")
+	checkExit(t, r, exitFailure)
+	checkStderr(t, r, "row 3: row is not valid CSV (parse error on line 3, column ")
+	checkStderr(t, r, "bare \" in non-quoted-field); all of its fields are left empty")
+	checkStderr(t, r, "row 5: row is not valid CSV (record on line 5; parse error on line 6, column ")
+	checkStderr(t, r, "extraneous or missing \" in quoted-field); all of its fields are left empty")
+	checkStderr(t, r, "2 of 4 rows failed; their tokens are empty")
+
+	rows := parseCSV(t, r)
+	if len(rows) != 5 {
+		t.Fatalf("import wrote %d rows, want 5 (header, 2 tokens, 2 failures)", len(rows))
+	}
+	for _, i := range []int{2, 4} {
+		if strings.Join(rows[i], "") != "" || len(rows[i]) != 2 {
+			t.Errorf("row %d = %q, want 2 empty fields", i+1, maskCardNumbers(strings.Join(rows[i], "|")))
+		}
+	}
+	tokens := []string{rows[1][0], rows[3][0]}
+	values := w.run(t, strings.Join(tokens, "\n")+"\n", "detokenize")
+	checkExit(t, values, exitOK)
+	if values.stdout != pans[0]+"\n"+pans[2]+"\n" {
+		t.Errorf("the tokens of rows 2 and 4 do not detokenize to their card numbers")
+	}
+	for _, pan := range pans {
+		if strings.Contains(r.stdout, pan) || strings.Contains(r.stderr, pan) {
+			t.Errorf("the output contains the card number %s", masked(pan))
+		}
+	}
+}
