@@ -238,7 +238,7 @@ func decodeProblem(err error) problem {
 func unknownFieldMessage(se *strictjson.Error) string {
 	msg := codes[codeUnknownField].message
 	switch {
-	case knownFieldPath(se.Field):
+	case se.Field != se.Object && knownFieldPath(se.Field):
 		msg += " (field " + se.Field + ")"
 	case se.Object != "" && knownFieldPath(se.Object):
 		msg += " (in " + se.Object + ")"

@@ -199,6 +199,8 @@ func TestUnknownFieldMessage(t *testing.T) {
 			prefix + " (field token): " + accepted},
 		{"batch item", "/tokenize/batch", apikey.RoleTokenize, `{"items":[{"data":"a"},{"data":"b","colour":"red"}]}`,
 			prefix + " (in items[1]): " + accepted},
+		{"batch item, key not shown", "/tokenize/batch", apikey.RoleTokenize, `{"items":[{"data":"a"},{"data":"b","da ta":1}]}`,
+			prefix + " (in items[1]): " + accepted},
 		{"batch item, case", "/tokenize/batch", apikey.RoleTokenize, `{"items":[{"data":"a"},{"Data":"b"}]}`,
 			prefix + " (in items[1]): field names are case-sensitive, and this one differs only in case from data"},
 		{"top of a batch", "/tokenize/batch", apikey.RoleTokenize, `{"items":[],"data":"x"}`,
