@@ -194,6 +194,10 @@ func (x *exchange) readBody() ([]byte, problem) {
 	return x.readBodyBytes()
 }
 
+// maxBodyPrealloc bounds the buffer that readBodyBytes allocates for a body
+// from its Content-Length, before any of the body has arrived.
+const maxBodyPrealloc = 1 << 20
+
 // readBodyBytes reads at most MaxBodyBytes of body into the pooled buffer,
 // whatever the Content-Type.
 func (x *exchange) readBodyBytes() ([]byte, problem) {
@@ -206,8 +210,9 @@ func (x *exchange) readBodyBytes() ([]byte, problem) {
 	body := b.body[:0]
 	if x.r.ContentLength >= int64(cap(body)) {
 		// One more byte than announced, so that reading finds EOF without
-		// growing the buffer.
-		body = make([]byte, 0, x.r.ContentLength+1)
+		// growing the buffer. Past maxBodyPrealloc the buffer grows as the
+		// bytes arrive, so that a Content-Length alone allocates little.
+		body = make([]byte, 0, min(x.r.ContentLength+1, maxBodyPrealloc))
 	}
 	if x.r.Body == nil {
 		// Only a handler called directly, not by net/http's server, gets
@@ -223,8 +228,8 @@ func (x *exchange) readBodyBytes() ([]byte, problem) {
 			body = grown
 		}
 		end := cap(body)
-		if int64(end) > limit+1 {
-			end = int(limit + 1)
+		if int64(end-1) > limit {
+			end = int(limit) + 1
 		}
 		n, err := x.r.Body.Read(body[len(body):end])
 		body = body[:len(body)+n]
