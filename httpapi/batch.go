@@ -19,6 +19,9 @@ type itemResult struct {
 // decoder stops at the first item over the limit, so the message cannot
 // give the batch's length.
 func (h *Handler) tooManyItems() problem {
+	if h.maxBatchItems == 1 {
+		return failf(codeTooManyItems, "Batch has more than 1 item: send one item per batch")
+	}
 	return failf(codeTooManyItems, fmt.Sprintf("Batch has more than %d items: split it into batches of at most %d", h.maxBatchItems, h.maxBatchItems))
 }
 

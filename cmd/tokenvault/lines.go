@@ -312,7 +312,7 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 		return fmt.Errorf("write standard output: %w", err)
 	}
 	if failed > 0 {
-		fmt.Fprintf(s.stderr, "tokenvault: %d of %d %ss failed; their %s are empty\n", failed, itemsWritten, p.noun, p.emptied)
+		fmt.Fprintf(s.stderr, "tokenvault: %d of %d %s failed; their %s are empty\n", failed, itemsWritten, plural(itemsWritten, p.noun), p.emptied)
 	}
 	switch {
 	case fatalErr != nil:

@@ -61,6 +61,14 @@ const (
 	maxHeaderBytes = 16 << 10
 )
 
+// Upper bounds of serve's limit flags. The handler holds a whole body and a
+// whole detokenize batch response in memory.
+const (
+	maxServeBodyBytes      = 1 << 30
+	maxServeBatchItems     = 100_000
+	maxServeBatchDataBytes = 1 << 30
+)
+
 var serveCommand = &command{
 	name:     "serve",
 	synopsis: "[--addr HOST:PORT] [--api-keys PATH] [--audit-log PATH] [--tls-cert FILE --tls-key FILE] [flags]",
@@ -119,8 +127,9 @@ Timeouts: 5s to read the request headers, 30s to read the whole request, 30s
 to write the response, and 2m for an idle keep-alive connection. Request
 headers are limited to 16 KiB, bodies to --max-body-bytes (1 MiB), batches to
 --max-batch-items (1,000), and the values of one detokenize batch response to
---max-batch-data-bytes (8 MiB); the server holds a whole body and a whole
-response in memory, so raise them with care.
+--max-batch-data-bytes (8 MiB). The server holds a whole body and a whole
+response in memory, so raise them with care: each is at most 1 GiB, and
+batches at most 100,000 items.
 
 On SIGINT or SIGTERM, serve reports not ready on /readyz, keeps serving for
 --drain-delay (default 0), stops accepting connections, waits up to --shutdown-timeout for requests in flight, closes the
@@ -218,15 +227,15 @@ func (c *serveConfig) resolve() error {
 		return usagef("invalid --shutdown-timeout %s: the duration must be positive", c.shutdownTimeout)
 	}
 	for _, limit := range []struct {
-		flag  string
-		value int64
+		flag       string
+		value, max int64
 	}{
-		{"--max-body-bytes", c.maxBodyBytes},
-		{"--max-batch-items", int64(c.maxBatchItems)},
-		{"--max-batch-data-bytes", int64(c.maxBatchDataBytes)},
+		{"--max-body-bytes", c.maxBodyBytes, maxServeBodyBytes},
+		{"--max-batch-items", int64(c.maxBatchItems), maxServeBatchItems},
+		{"--max-batch-data-bytes", int64(c.maxBatchDataBytes), maxServeBatchDataBytes},
 	} {
-		if limit.value < 1 {
-			return usagef("invalid %s %d: the limit must be at least 1", limit.flag, limit.value)
+		if limit.value < 1 || limit.value > limit.max {
+			return usagef("invalid %s %d: the limit must be from 1 to %d", limit.flag, limit.value, limit.max)
 		}
 	}
 	if c.noAuth && !isLoopbackHost(c.addr) {

@@ -435,6 +435,9 @@ func TestServeUsageErrors(t *testing.T) {
 		{"zero body limit", []string{"--max-body-bytes", "0"}},
 		{"negative batch limit", []string{"--max-batch-items", "-1"}},
 		{"zero batch data limit", []string{"--max-batch-data-bytes", "0"}},
+		{"body limit past 1 GiB", []string{"--max-body-bytes", "1073741825"}},
+		{"largest body limit", []string{"--max-body-bytes", "9223372036854775807"}},
+		{"batch limit past 100,000", []string{"--max-batch-items", "100001"}},
 		{"positional argument", []string{"now"}},
 	}
 	for _, tt := range tests {
