@@ -66,16 +66,38 @@ func (l *csvLayout) findColumn(header []string) error {
 const maxListedColumns = 10
 
 // columnNames lists the names of header, quoted, for an error message. The
-// header row has passed the card number screen.
+// card number screen misses numbers split by other characters, such as dots,
+// so every digit of a name with six or more of them is masked.
 func columnNames(header []string) string {
 	names := make([]string, 0, min(len(header), maxListedColumns))
 	for _, name := range header[:min(len(header), maxListedColumns)] {
-		names = append(names, quoteArg(strings.TrimSpace(name)))
+		names = append(names, strconv.Quote(maskAllDigits(strings.TrimSpace(name))))
 	}
 	if len(header) > maxListedColumns {
 		names = append(names, fmt.Sprintf("and %d more", len(header)-maxListedColumns))
 	}
 	return strings.Join(names, ", ")
+}
+
+// maskAllDigits replaces every digit of text with '*' when it has six or
+// more digits.
+func maskAllDigits(text string) string {
+	digits := 0
+	for i := range len(text) {
+		if isDigit(text[i]) {
+			digits++
+		}
+	}
+	if digits < 6 {
+		return text
+	}
+	out := []byte(text)
+	for i, c := range out {
+		if isDigit(c) {
+			out[i] = '*'
+		}
+	}
+	return string(out)
 }
 
 // csvSource reads the rows of CSV input. Import copies every field but the
@@ -91,6 +113,7 @@ type csvSource struct {
 	width  int                     // fields of the first row
 	header []string                // the header row, nil without one
 	first  []string                // the first data row, read to learn the width; nil with a header
+	before []inputLine             // rows before first that are not valid CSV, failed
 	rows   int                     // rows read, header included
 	end    int64                   // input offset of the end of the last row read
 }
@@ -129,15 +152,26 @@ func readFirstCSVRow(r io.Reader, layout *csvLayout, screen func(string) bool) (
 	src := &csvSource{cr: cr, limit: limit, layout: layout, screen: screen}
 
 	first, err := src.read()
+	var parseErr *csv.ParseError
+	for !layout.header && errors.As(err, &parseErr) {
+		// The width comes from the first row that is valid CSV, and the
+		// rows before it fail alone.
+		if len(src.before) == maxInvalidFirstRows {
+			return nil, fmt.Errorf("rows 1 to %d are not valid CSV: %w", maxInvalidFirstRows, err)
+		}
+		src.before = append(src.before, invalidCSVRow(src.rows, src.end, parseErr))
+		first, err = src.read()
+	}
 	switch {
 	case errors.Is(err, io.EOF) && layout.header:
 		return nil, errors.New("the input is empty: expected a header row")
 	case errors.Is(err, io.EOF):
+		src.setWidth(1)
 		return src, nil
 	case err != nil:
-		return nil, fmt.Errorf("read row 1: %w", err)
+		return nil, fmt.Errorf("read row %d: %w", len(src.before)+1, err)
 	}
-	src.width = len(first)
+	src.setWidth(len(first))
 
 	if !layout.header {
 		src.first = first
@@ -217,6 +251,26 @@ func (l *rowLimitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// maxInvalidFirstRows bounds the rows that are not valid CSV before the first
+// one that is, which import holds until it has the width of the rows.
+const maxInvalidFirstRows = 1000
+
+// setWidth sets the width of the rows, and gives the failed rows before the
+// first one that width.
+func (c *csvSource) setWidth(width int) {
+	c.width = width
+	for i := range c.before {
+		c.before[i].row = make([]string, width)
+	}
+}
+
+// invalidCSVRow returns the item of the row numbered number, which ends at
+// offset and is not valid CSV, to fail alone with its fields left empty.
+func invalidCSVRow(number int, offset int64, err *csv.ParseError) inputLine {
+	return inputLine{number: number, offset: offset,
+		fail: "row is not valid CSV (" + err.Error() + "); all of its fields are left empty"}
+}
+
 // send sends each data row to out, with the value of the layout's column as
 // its text, and closes out at the end of the input. A row that may hold a
 // card number in a field other than the value is sent to fail alone, with
@@ -224,6 +278,9 @@ func (l *rowLimitReader) Read(p []byte) (int, error) {
 func (c *csvSource) send(out chan<- inputLine) {
 	defer close(out)
 
+	for _, item := range c.before {
+		out <- item
+	}
 	if c.first != nil {
 		out <- c.item(c.first, c.rows)
 	}
@@ -236,8 +293,9 @@ func (c *csvSource) send(out chan<- inputLine) {
 		case errors.As(err, &parseErr):
 			// The reader returns part of such a row, which must not be
 			// copied, and goes on at the next row.
-			out <- inputLine{number: c.rows, row: make([]string, c.width), offset: c.end,
-				fail: "row is not valid CSV (" + parseErr.Error() + "); all of its fields are left empty"}
+			item := invalidCSVRow(c.rows, c.end, parseErr)
+			item.row = make([]string, c.width)
+			out <- item
 		case err != nil:
 			out <- inputLine{number: c.rows + 1, err: err}
 			return

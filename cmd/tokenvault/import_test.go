@@ -357,6 +357,9 @@ func TestImportCSVInvalidRow(t *testing.T) {
 		}
 	}
 	tokens := []string{rows[1][0], rows[3][0]}
+	if tokens[0] == "" || tokens[1] == "" {
+		t.Fatalf("rows 2 and 4 have no token")
+	}
 	values := w.run(t, strings.Join(tokens, "\n")+"\n", "detokenize")
 	checkExit(t, values, exitOK)
 	if values.stdout != pans[0]+"\n"+pans[2]+"\n" {
@@ -365,6 +368,77 @@ func TestImportCSVInvalidRow(t *testing.T) {
 	for _, pan := range pans {
 		if strings.Contains(r.stdout, pan) || strings.Contains(r.stderr, pan) {
 			t.Errorf("the output contains the card number %s", masked(pan))
+		}
+	}
+}
+
+// TestImportCSVInvalidFirstRows checks that rows that are not valid CSV
+// before the first that is fail alone, with the width of that row.
+func TestImportCSVInvalidFirstRows(t *testing.T) {
+	w := newWorkspace(t)
+	pans := luhnPANs(t)
+	input := pans[0] + ",TV 55\" wide\n" + pans[1] + ",a\"b\n" + pans[2] + ",ok\n"
+	if err := os.WriteFile(w.path("in.csv"), []byte(input), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := w.run(t, "", "import", "--csv", "--column", "1", "in.csv")
+	checkExit(t, r, exitFailure)
+	checkStderr(t, r, "row 1: row is not valid CSV (parse error on line 1, column ")
+	checkStderr(t, r, "row 2: row is not valid CSV (parse error on line 2, column ")
+	checkStderr(t, r, "2 of 3 rows failed; their tokens are empty")
+
+	rows := parseCSV(t, r)
+	if len(rows) != 3 {
+		t.Fatalf("import wrote %d rows, want 3", len(rows))
+	}
+	for i, row := range rows[:2] {
+		if len(row) != 2 || strings.Join(row, "") != "" {
+			t.Errorf("row %d = %q, want 2 empty fields", i+1, maskCardNumbers(strings.Join(row, "|")))
+		}
+	}
+	if rows[2][0] == "" || rows[2][1] != "ok" {
+		t.Errorf("row 3 = %q, want a token and ok", maskCardNumbers(strings.Join(rows[2], "|")))
+	}
+
+	only := w.run(t, pans[0]+",x\"y\n", "import", "--csv", "--column", "1")
+	checkExit(t, only, exitFailure)
+	checkStderr(t, only, "row 1: row is not valid CSV")
+	checkStderr(t, only, "tokenvault: 1 of 1 row failed")
+	if only.stdout != "\n" {
+		t.Errorf("import of one invalid row wrote %q, want one empty line", maskCardNumbers(only.stdout))
+	}
+
+	for _, out := range []result{r, only} {
+		for _, pan := range pans {
+			if strings.Contains(out.stdout, pan) || strings.Contains(out.stderr, pan) {
+				t.Errorf("the output contains the card number %s", masked(pan))
+			}
+		}
+	}
+}
+
+// TestImportColumnNamesMasked checks that the list of header names in an
+// error masks a card number split by characters the screen does not join.
+func TestImportColumnNamesMasked(t *testing.T) {
+	w := newWorkspace(t)
+	pan := luhnPANs(t)[0]
+	var dotted []string
+	for i := 0; i < len(pan); i += 4 {
+		dotted = append(dotted, pan[i:min(i+4, len(pan))])
+	}
+	header := "card," + strings.Join(dotted, ".") + ",note 12345\n"
+	if err := os.WriteFile(w.path("in.csv"), []byte(header+"1,2,3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := w.run(t, "", "import", "--csv", "--column", "pan", "in.csv")
+	checkExit(t, r, exitFailure)
+	checkStderr(t, r, `its columns are "card", "`+strings.Repeat("*", 4)+".")
+	checkStderr(t, r, `"note 12345"`)
+	for _, group := range dotted {
+		if strings.Contains(r.stderr, group) {
+			t.Errorf("the message contains the digits %s of a card number in the header", group)
 		}
 	}
 }
