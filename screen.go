@@ -10,7 +10,8 @@ func IsTokenShaped(s string) bool { return plausibleToken(s) }
 
 // ContainsCardNumber reports whether text contains what could be a card
 // number: 12 to 19 digits, not starting with 0, that pass the Luhn check,
-// written together or grouped by single spaces or dashes. The vault rejects
+// written together or grouped by single separators (a space, tab, dash, dot,
+// slash or underscore, which may be mixed). The vault rejects
 // free text that contains one, such as a change's reason, because history
 // and logs keep such text in the clear.
 func ContainsCardNumber(text string) bool {
@@ -33,7 +34,7 @@ func ContainsCardNumber(text string) bool {
 				j++
 				continue
 			}
-			if (c == ' ' || c == '-') && j+1 < len(text) && isDigit(text[j+1]) {
+			if isGroupSeparator(c) && j+1 < len(text) && isDigit(text[j+1]) {
 				j++
 				continue
 			}
@@ -48,4 +49,10 @@ func ContainsCardNumber(text string) bool {
 		i = j
 	}
 	return false
+}
+
+// isGroupSeparator reports whether c may stand between the digit groups of a
+// card number written in text.
+func isGroupSeparator(c byte) bool {
+	return c == ' ' || c == '\t' || c == '-' || c == '.' || c == '/' || c == '_'
 }

@@ -18,6 +18,11 @@ func TestContainsCardNumber(t *testing.T) {
 		"2026-12-04 12:00":                  false,
 		"":                                  false,
 		"4111  1111 1111 1111":              false, // double space ends the run
+		"card 4111.1111.1111.1111":          true,
+		"4111/1111_1111\t1111":              true,
+		"4111.-1111.1111.1111":              false, // two separators end the run
+		"v10.20.30.40.50.60":                false, // 12 digits that fail the Luhn check
+		"2026/12/04 12:00:00.123456":        false,
 		"tok_06h45c1n6gbaopedgies0c821cmoi": false,
 	}
 	for text, want := range cases {

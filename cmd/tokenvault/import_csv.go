@@ -66,7 +66,7 @@ func (l *csvLayout) findColumn(header []string) error {
 const maxListedColumns = 10
 
 // columnNames lists the names of header, quoted, for an error message. The
-// card number screen misses numbers split by other characters, such as dots,
+// card number screen misses numbers split by other characters, such as colons,
 // so every digit of a name with six or more of them is masked.
 func columnNames(header []string) string {
 	names := make([]string, 0, min(len(header), maxListedColumns))
@@ -362,8 +362,8 @@ func (c *csvWriter) flush() error {
 }
 
 // hasDigitRun reports whether text has a run of at least n digits, which
-// may be grouped by single spaces or dashes: the screen for card numbers
-// that may fail the Luhn check.
+// may be grouped by single separators as for tokenvault.ContainsCardNumber:
+// the screen for card numbers that may fail the Luhn check.
 func hasDigitRun(text string, n int) bool {
 	digits := 0
 	for i := 0; i < len(text); i++ {
@@ -374,7 +374,7 @@ func hasDigitRun(text string, n int) bool {
 			if digits >= n {
 				return true
 			}
-		case (c == ' ' || c == '-') && digits > 0 && i+1 < len(text) && isDigit(text[i+1]):
+		case strings.IndexByte(" \t-./_", c) >= 0 && digits > 0 && i+1 < len(text) && isDigit(text[i+1]):
 		default:
 			digits = 0
 		}

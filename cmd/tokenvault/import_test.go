@@ -238,6 +238,10 @@ func TestImportCSVNeverCopiesAValue(t *testing.T) {
 			"row 2: column 2, which import copies, contains what could be a card number; all of its fields are left empty"},
 		{"a second card column", "pan,backup\n" + p + "," + q + "\n", []string{"--column", "pan"}, exitFailure,
 			"row 2: column 2, which import copies, contains what could be a card number"},
+		{"a number grouped by dots", "pan,note\n" + p + ",card " + q[:4] + "." + q[4:8] + "." + q[8:] + "\n", []string{"--column", "pan"}, exitFailure,
+			"row 2: column 2, which import copies, contains what could be a card number"},
+		{"a number grouped by slashes, not Luhn-checked", "pan,note\n" + p + "," + q[:4] + "/" + q[4:8] + "/" + q[8:len(q)-1] + "\n", []string{"--column", "pan", "--allow-non-luhn"}, exitFailure,
+			"row 2: column 2, which import copies, contains what could be a card number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,14 +431,14 @@ func TestImportColumnNamesMasked(t *testing.T) {
 	for i := 0; i < len(pan); i += 4 {
 		dotted = append(dotted, pan[i:min(i+4, len(pan))])
 	}
-	header := "card," + strings.Join(dotted, ".") + ",note 12345\n"
+	header := "card," + strings.Join(dotted, ":") + ",note 12345\n"
 	if err := os.WriteFile(w.path("in.csv"), []byte(header+"1,2,3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	r := w.run(t, "", "import", "--csv", "--column", "pan", "in.csv")
 	checkExit(t, r, exitFailure)
-	checkStderr(t, r, `its columns are "card", "`+strings.Repeat("*", 4)+".")
+	checkStderr(t, r, `its columns are "card", "`+strings.Repeat("*", 4)+":")
 	checkStderr(t, r, `"note 12345"`)
 	for _, group := range dotted {
 		if strings.Contains(r.stderr, group) {
