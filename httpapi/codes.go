@@ -89,7 +89,7 @@ var codes = [numCodes]codeInfo{
 	codeInvalidType:          {strictjson.CodeInvalidType, http.StatusBadRequest, "Request body has a value of the wrong JSON type"},
 	codeInvalidUTF8:          {strictjson.CodeInvalidUTF8, http.StatusBadRequest, "Request body has a string with invalid UTF-8 or an escaped lone surrogate"},
 	codeTooManyItems:         {"too_many_items", http.StatusRequestEntityTooLarge, "Batch has too many items"},
-	codeResponseTooLarge:     {"response_too_large", http.StatusRequestEntityTooLarge, "The batch's values exceed the response size limit: request this token in a smaller batch"},
+	codeResponseTooLarge:     {"response_too_large", http.StatusRequestEntityTooLarge, "The batch's values exceed the response size limit: request this token in a smaller batch, or alone with POST /detokenize"},
 
 	codeInvalidCardNumber: {"invalid_card_number", http.StatusBadRequest, "Invalid card number"},
 	codeInvalidData:       {"invalid_data", http.StatusBadRequest, "Invalid data"},

@@ -247,7 +247,7 @@ func (x *exchange) readBodyBytes() ([]byte, problem) {
 }
 
 func (x *exchange) bodyTooLarge() problem {
-	return failf(codeBodyTooLarge, "Request body is larger than "+strconv.FormatInt(x.h.maxBodyBytes, 10)+" bytes")
+	return failf(codeBodyTooLarge, "Request body is larger than "+strconv.FormatInt(x.h.maxBodyBytes, 10)+" bytes: send a smaller body, or split a batch")
 }
 
 // isJSONContentType reports whether the one Content-Type header is

@@ -267,8 +267,15 @@ func (c *csvSource) setWidth(width int) {
 // invalidCSVRow returns the item of the row numbered number, which ends at
 // offset and is not valid CSV, to fail alone with its fields left empty.
 func invalidCSVRow(number int, offset int64, err *csv.ParseError) inputLine {
-	return inputLine{number: number, offset: offset,
-		fail: "row is not valid CSV (" + err.Error() + "); all of its fields are left empty"}
+	msg := "row is not valid CSV (" + err.Error() + ")"
+	switch {
+	case err.StartLine == 0 || err.Line <= err.StartLine:
+	case err.Line == err.StartLine+1:
+		msg += fmt.Sprintf("; line %d was read as part of it, so it is not imported", err.Line)
+	default:
+		msg += fmt.Sprintf("; lines %d to %d were read as part of it, so they are not imported", err.StartLine+1, err.Line)
+	}
+	return inputLine{number: number, offset: offset, fail: msg + "; all of its fields are left empty"}
 }
 
 // send sends each data row to out, with the value of the layout's column as

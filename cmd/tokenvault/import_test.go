@@ -348,7 +348,7 @@ func TestImportCSVInvalidRow(t *testing.T) {
 	checkStderr(t, r, "row 3: row is not valid CSV (parse error on line 3, column ")
 	checkStderr(t, r, "bare \" in non-quoted-field); all of its fields are left empty")
 	checkStderr(t, r, "row 5: row is not valid CSV (record on line 5; parse error on line 6, column ")
-	checkStderr(t, r, "extraneous or missing \" in quoted-field); all of its fields are left empty")
+	checkStderr(t, r, "extraneous or missing \" in quoted-field); line 6 was read as part of it, so it is not imported; all of its fields are left empty")
 	checkStderr(t, r, "2 of 4 rows failed; their tokens are empty")
 
 	rows := parseCSV(t, r)
@@ -360,6 +360,15 @@ func TestImportCSVInvalidRow(t *testing.T) {
 			t.Errorf("row %d = %q, want 2 empty fields", i+1, maskCardNumbers(strings.Join(rows[i], "|")))
 		}
 	}
+	unclosed := w.run(t, "card,note\n"+pans[0]+",\"open\n"+pans[1]+",a\n"+pans[2]+",b\n", "import", "--csv", "--column", "card")
+	checkExit(t, unclosed, exitFailure)
+	checkStderr(t, unclosed, "lines 3 to 4 were read as part of it, so they are not imported")
+	for _, pan := range pans {
+		if strings.Contains(unclosed.stdout, pan) || strings.Contains(unclosed.stderr, pan) {
+			t.Errorf("the output of an unclosed quote contains the card number %s", masked(pan))
+		}
+	}
+
 	tokens := []string{rows[1][0], rows[3][0]}
 	if tokens[0] == "" || tokens[1] == "" {
 		t.Fatalf("rows 2 and 4 have no token")
