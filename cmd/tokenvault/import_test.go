@@ -355,19 +355,11 @@ func TestImportCSVInvalidRow(t *testing.T) {
 	if len(rows) != 5 {
 		t.Fatalf("import wrote %d rows, want 5 (header, 2 tokens, 2 failures)", len(rows))
 	}
-	for _, i := range []int{2, 4} {
-		if strings.Join(rows[i], "") != "" || len(rows[i]) != 2 {
-			t.Errorf("row %d = %q, want 2 empty fields", i+1, maskCardNumbers(strings.Join(rows[i], "|")))
-		}
-	}
+	checkEmptyRows(t, rows, 2, 2, 4)
 	unclosed := w.run(t, "card,note\n"+pans[0]+",\"open\n"+pans[1]+",a\n"+pans[2]+",b\n", "import", "--csv", "--column", "card")
 	checkExit(t, unclosed, exitFailure)
 	checkStderr(t, unclosed, "lines 3 to 4 were read as part of it, so they are not imported")
-	for _, pan := range pans {
-		if strings.Contains(unclosed.stdout, pan) || strings.Contains(unclosed.stderr, pan) {
-			t.Errorf("the output of an unclosed quote contains the card number %s", masked(pan))
-		}
-	}
+	checkNoCardNumbers(t, unclosed, pans)
 
 	tokens := []string{rows[1][0], rows[3][0]}
 	if tokens[0] == "" || tokens[1] == "" {
@@ -378,11 +370,7 @@ func TestImportCSVInvalidRow(t *testing.T) {
 	if values.stdout != pans[0]+"\n"+pans[2]+"\n" {
 		t.Errorf("the tokens of rows 2 and 4 do not detokenize to their card numbers")
 	}
-	for _, pan := range pans {
-		if strings.Contains(r.stdout, pan) || strings.Contains(r.stderr, pan) {
-			t.Errorf("the output contains the card number %s", masked(pan))
-		}
-	}
+	checkNoCardNumbers(t, r, pans)
 }
 
 // TestImportCSVInvalidFirstRows checks that rows that are not valid CSV
@@ -405,11 +393,7 @@ func TestImportCSVInvalidFirstRows(t *testing.T) {
 	if len(rows) != 3 {
 		t.Fatalf("import wrote %d rows, want 3", len(rows))
 	}
-	for i, row := range rows[:2] {
-		if len(row) != 2 || strings.Join(row, "") != "" {
-			t.Errorf("row %d = %q, want 2 empty fields", i+1, maskCardNumbers(strings.Join(row, "|")))
-		}
-	}
+	checkEmptyRows(t, rows, 2, 0, 1)
 	if rows[2][0] == "" || rows[2][1] != "ok" {
 		t.Errorf("row 3 = %q, want a token and ok", maskCardNumbers(strings.Join(rows[2], "|")))
 	}
@@ -422,11 +406,27 @@ func TestImportCSVInvalidFirstRows(t *testing.T) {
 		t.Errorf("import of one invalid row wrote %q, want one empty line", maskCardNumbers(only.stdout))
 	}
 
-	for _, out := range []result{r, only} {
-		for _, pan := range pans {
-			if strings.Contains(out.stdout, pan) || strings.Contains(out.stderr, pan) {
-				t.Errorf("the output contains the card number %s", masked(pan))
-			}
+	checkNoCardNumbers(t, r, pans)
+	checkNoCardNumbers(t, only, pans)
+}
+
+// checkEmptyRows checks that the rows of rows at indexes have width fields,
+// all empty.
+func checkEmptyRows(t *testing.T, rows [][]string, width int, indexes ...int) {
+	t.Helper()
+	for _, i := range indexes {
+		if len(rows[i]) != width || strings.Join(rows[i], "") != "" {
+			t.Errorf("row %d = %q, want %d empty fields", i+1, maskCardNumbers(strings.Join(rows[i], "|")), width)
+		}
+	}
+}
+
+// checkNoCardNumbers checks that neither output of r contains one of pans.
+func checkNoCardNumbers(t *testing.T, r result, pans []string) {
+	t.Helper()
+	for _, pan := range pans {
+		if strings.Contains(r.stdout, pan) || strings.Contains(r.stderr, pan) {
+			t.Errorf("the output contains the card number %s", masked(pan))
 		}
 	}
 }
