@@ -337,8 +337,8 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 }
 
 // createConflict returns ErrTokenExists or ErrDeterministicKeyExists if tx
-// holds rec's token, given as key, or another record with its deterministic
-// key.
+// contains rec's token, given as key, or another record with its
+// deterministic key.
 func createConflict(tx *bolt.Tx, rec *Record, key []byte) error {
 	if tx.Bucket(bucketTokens).Get(key) != nil {
 		return ErrTokenExists

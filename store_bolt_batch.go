@@ -103,10 +103,10 @@ func tokenOrder(keys [][]byte, valid []error) (order, earlier []int) {
 	return order, earlier
 }
 
-// batchConflict is createConflict for a record of CreateBatch, whose token
-// is not yet in the token bucket when the records after it are checked. It
-// also returns ErrTokenExists when an earlier record of the batch with the
-// same token, found from first by following earlier, was inserted.
+// batchConflict is createConflict for a record of CreateBatch. The batch's
+// tokens reach the bucket only after every check, so it also returns
+// ErrTokenExists when an earlier record with the same token was inserted:
+// first, earlier[first] and so on.
 func batchConflict(tx *bolt.Tx, tokens *bolt.Cursor, rec *Record, key []byte, first int, earlier []int, errs []error) error {
 	if k, _ := tokens.Seek(key); bytes.Equal(k, key) {
 		return ErrTokenExists

@@ -162,8 +162,8 @@
 //	                                Config.Senders
 //	405     method_not_allowed      wrong method; the Allow header lists the right ones
 //	409     token_suspended         detokenize of a suspended token, or activate of a token
-//	                                that a notification sender still holds suspended: the
-//	                                message names the senders, whose "resume" lifts it
+//	                                that a notification sender suspended and has not
+//	                                resumed: the message names the senders
 //	409     token_closed            detokenize of a closed token, suspend or activate of one,
 //	                                or a notification other than delete about one
 //	410     token_expired           detokenize of an expired token
