@@ -380,6 +380,67 @@ func BenchmarkTableEncryptFloor(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }
 
+// BenchmarkTableTokenizeBatchCeiling measures bbolt alone doing the writes
+// of BenchmarkTableTokenizeBatch with opaque tokens, on the floor's file. It
+// puts each record under a new FormatOpaque token and appends its
+// fingerprint entry to the log and an event to an outbox bucket. Pages are
+// full as in the vault, with one transaction per batchChunkSize records.
+// The values are encrypted while the timer is stopped, and there is no
+// conflict check, record encoding or index merge, so no batch of the vault
+// can be faster on the same machine.
+func BenchmarkTableTokenizeBatchCeiling(b *testing.B) {
+	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
+	type write struct{ key, value, event []byte }
+	chunk := make([]write, 0, batchChunkSize)
+	var i uint64
+	var elapsed time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += len(chunk) {
+		b.StopTimer()
+		chunk = chunk[:0]
+		for range min(batchChunkSize, b.N-done) {
+			i++
+			key := newOpaqueToken(time.Now())
+			value, err := fernet.EncryptAndSign(seal(key, []byte(benchCard(3e13+i))), s.floorKey)
+			if err != nil {
+				b.Fatal(err)
+			}
+			event := encodeEvent(&Event{Token: key, Type: EventCreated, To: StateActive, Time: time.Now()})
+			chunk = append(chunk, write{key: []byte(key), value: value, event: event})
+		}
+		b.StartTimer()
+
+		start := time.Now()
+		err := s.floor.Update(func(tx *bolt.Tx) error {
+			events, err := tx.CreateBucketIfNotExists(bucketEvents)
+			if err != nil {
+				return err
+			}
+			for _, name := range [][]byte{benchBucketTokens, benchBucketLog} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+				tx.Bucket(name).FillPercent = appendFill
+			}
+			for _, w := range chunk {
+				if err := floorPut(tx, w.key, w.value, true); err != nil {
+					return err
+				}
+				if _, err := appendSequenced(events, w.event); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		elapsed += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
+}
+
 // BenchmarkTableDetokenize measures Detokenize of random stored tokens on
 // every CPU.
 func BenchmarkTableDetokenize(b *testing.B) {
