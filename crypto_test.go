@@ -367,6 +367,26 @@ func TestKeyFileRoundTrip(t *testing.T) {
 	}
 }
 
+func TestWriteKeyFileMissingFolder(t *testing.T) {
+	t.Parallel()
+	ring, err := tokenvault.GenerateKeyRing()
+	if err != nil {
+		t.Fatalf("GenerateKeyRing err = %v", err)
+	}
+
+	dir := filepath.Join(t.TempDir(), "missing")
+	err = ring.WriteKeyFile(filepath.Join(dir, "keys.env"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("WriteKeyFile err = %v, want fs.ErrNotExist", err)
+	}
+	if want := "the folder " + dir + " does not exist"; !strings.Contains(err.Error(), want) {
+		t.Errorf("WriteKeyFile err = %q, want it to contain %q", err, want)
+	}
+	if strings.Contains(err.Error(), ".tokenvault-key-") {
+		t.Errorf("WriteKeyFile err = %q names the temporary file", err)
+	}
+}
+
 func TestWriteKeyFileNoOverwrite(t *testing.T) {
 	t.Parallel()
 	first, err := tokenvault.GenerateKeyRing()

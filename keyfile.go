@@ -3,7 +3,9 @@ package tokenvault
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -102,9 +104,18 @@ func (k *KeyRing) KeyFile() []byte {
 // written and synced under a temporary name in the same directory, then
 // linked to path.
 func (k *KeyRing) WriteKeyFile(path string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tokenvault-key-*")
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tokenvault-key-*")
 	if err != nil {
-		return fmt.Errorf("tokenvault: create key file: %w", err)
+		// Drop the temporary file name, which the caller does not know.
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("tokenvault: create key file %s: the folder %s does not exist: create it first: %w", path, dir, err)
+		}
+		return fmt.Errorf("tokenvault: create key file %s: %w", path, err)
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
@@ -123,7 +134,11 @@ func (k *KeyRing) WriteKeyFile(path string) error {
 
 	// Link fails if path exists, which rename would silently replace.
 	if err := os.Link(tmp, path); err != nil {
-		return fmt.Errorf("tokenvault: create key file: %w", err)
+		var linkErr *os.LinkError
+		if errors.As(err, &linkErr) {
+			err = linkErr.Err
+		}
+		return fmt.Errorf("tokenvault: create key file %s: %w", path, err)
 	}
 	return nil
 }
