@@ -151,12 +151,16 @@ func regularFileSize(r io.Reader) int64 {
 // per line or, with src, one per CSV row, and reports progress. stripBOM
 // removes a UTF-8 byte order mark from the first line.
 func runImport(ctx context.Context, s streams, in io.Reader, size int64, src *csvSource, stripBOM bool, fn batchFunc) error {
-	prog := newProgress(s.stderr, "import", "values")
+	unit := "lines"
+	if src != nil {
+		unit = "rows"
+	}
+	prog := newProgress(s.stderr, "import", unit)
 	// Messages about single values go to the same terminal line as the bar,
 	// which must be cleared first.
 	s.stderr = prog.lineWriter()
 
-	p := &pipeline{noun: "line", emptied: "output lines", inFlight: batchesInFlightItems, batch: fn}
+	p := &pipeline{noun: "line", emptied: "output line", inFlight: batchesInFlightItems, batch: fn}
 	if src == nil {
 		p.read = func(out chan<- inputLine) { readLines(in, out, stripBOM) }
 		p.out = lineWriter{bufio.NewWriter(s.stdout)}
@@ -170,7 +174,7 @@ func runImport(ctx context.Context, s streams, in io.Reader, size int64, src *cs
 		} else {
 			p.firstHint = "; if row 1 is a header row, add --header"
 		}
-		p.noun, p.emptied = "row", "tokens"
+		p.noun, p.emptied = "row", "token"
 		p.read = src.send
 		p.out = w
 	}

@@ -52,12 +52,12 @@ func (l *csvLayout) findColumn(header []string) error {
 			continue
 		}
 		if l.column >= 0 {
-			return fmt.Errorf("--column %s: columns %d and %d of the header row both have that name", quoteArg(l.arg), l.column+1, i+1)
+			return usagef("--column %s: columns %d and %d of the header row both have that name", quoteArg(l.arg), l.column+1, i+1)
 		}
 		l.column = i
 	}
 	if l.column < 0 {
-		return fmt.Errorf("--column %s: the header row has no column of that name (names are case-sensitive); its columns are %s", quoteArg(l.arg), columnNames(header))
+		return usagef("--column %s: the header row has no column of that name (names are case-sensitive); its columns are %s", quoteArg(l.arg), columnNames(header))
 	}
 	return nil
 }
@@ -176,7 +176,7 @@ func readFirstCSVRow(r io.Reader, layout *csvLayout, screen func(string) bool) (
 	if !layout.header {
 		src.first = first
 		if layout.column >= src.width {
-			return nil, fmt.Errorf("--column %s is past the %d %s of the first row", quoteArg(layout.arg), src.width, plural(src.width, "column"))
+			return nil, usagef("--column %s is past the %d %s of the first row", quoteArg(layout.arg), src.width, plural(src.width, "column"))
 		}
 		return src, nil
 	}
@@ -193,7 +193,7 @@ func readFirstCSVRow(r io.Reader, layout *csvLayout, screen func(string) bool) (
 		return nil, err
 	}
 	if layout.column >= src.width {
-		return nil, fmt.Errorf("--column %s is past the %d %s of the header row", quoteArg(layout.arg), src.width, plural(src.width, "column"))
+		return nil, usagef("--column %s is past the %d %s of the header row", quoteArg(layout.arg), src.width, plural(src.width, "column"))
 	}
 	src.header = first
 	return src, nil

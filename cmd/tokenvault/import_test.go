@@ -57,7 +57,7 @@ func TestImportCSVColumnByName(t *testing.T) {
 	checkStderr(t, r, "row 8: row has 5 fields where the first row has 4; all of its fields are left empty")
 	checkStderr(t, r, "row 9: row has 1 field where the first row has 4; all of its fields are left empty")
 	checkStderr(t, r, "3 of 8 rows failed; their tokens are empty")
-	checkStderr(t, r, "tokenvault import: 8 values in ")
+	checkStderr(t, r, "tokenvault import: 8 rows in ")
 
 	rows := parseCSV(t, r)
 	if len(rows) != 9 {
@@ -137,7 +137,7 @@ func TestImportLinesFromFileAndStdin(t *testing.T) {
 	checkExit(t, fromStdin, exitOK)
 
 	for _, r := range []result{fromFile, fromStdin} {
-		checkStderr(t, r, "tokenvault import: "+strconv.Itoa(len(pans))+" values in ")
+		checkStderr(t, r, "tokenvault import: "+strconv.Itoa(len(pans))+" lines in ")
 		tokens := lines(r.stdout)
 		if len(tokens) != len(pans) {
 			t.Fatalf("tokenvault %s printed %d tokens for %d values", strings.Join(r.args, " "), len(tokens), len(pans))
@@ -193,10 +193,10 @@ func TestImportUsageErrors(t *testing.T) {
 		{[]string{"import", "--csv", "--column", " "}, exitUsage, "invalid --column: expected a number from 1 or a column name"},
 		{[]string{"import", "a.txt", "b.txt"}, exitUsage, `unexpected argument "b.txt": import reads one FILE`},
 		{[]string{"import", "missing.txt"}, exitFailure, `open "missing.txt": no such file or directory`},
-		{[]string{"import", "--csv", "--column", "pan", "dup.csv"}, exitFailure, `--column "pan": columns 1 and 2 of the header row both have that name`},
-		{[]string{"import", "--csv", "--column", "card", "dup.csv"}, exitFailure, `--column "card": the header row has no column of that name (names are case-sensitive); its columns are "pan", "pan"`},
+		{[]string{"import", "--csv", "--column", "pan", "dup.csv"}, exitUsage, `--column "pan": columns 1 and 2 of the header row both have that name`},
+		{[]string{"import", "--csv", "--column", "card", "dup.csv"}, exitUsage, `--column "card": the header row has no column of that name (names are case-sensitive); its columns are "pan", "pan"`},
 		{[]string{"import", "--csv", "--header", "empty.csv"}, exitFailure, "the input is empty: expected a header row"},
-		{[]string{"import", "--csv", "--column", "C1", "wide.csv"}, exitFailure, `its columns are "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", and 2 more`},
+		{[]string{"import", "--csv", "--column", "C1", "wide.csv"}, exitUsage, `its columns are "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", and 2 more`},
 		{[]string{"import", "--csv", "--column", "2", "header.csv"}, exitFailure, "row 1: invalid card number: byte 1 is not an ASCII digit, space or dash; if row 1 is a header row, add --header\n"},
 	}
 	for _, tt := range tests {
@@ -220,11 +220,11 @@ func TestImportCSVNeverCopiesAValue(t *testing.T) {
 		code  int
 		want  string
 	}{
-		{"column past the first row", "alice," + p + "\n", []string{"--column", "5"}, exitFailure,
+		{"column past the first row", "alice," + p + "\n", []string{"--column", "5"}, exitUsage,
 			`--column "5" is past the 2 columns of the first row`},
-		{"column past the header", "name,pan\nalice," + p + "\n", []string{"--column", "3", "--header"}, exitFailure,
+		{"column past the header", "name,pan\nalice," + p + "\n", []string{"--column", "3", "--header"}, exitUsage,
 			`--column "3" is past the 2 columns of the header row`},
-		{"card number as the column", "alice," + p + "\n", []string{"--column", p}, exitFailure,
+		{"card number as the column", "alice," + p + "\n", []string{"--column", p}, exitUsage,
 			"is past the 2 columns of the first row"},
 		{"data row taken as the header", "alice," + p + "\n", []string{"--column", "2", "--header"}, exitFailure,
 			"column 2 of the header row contains what could be a card number; if the first row is data, leave out --header"},
@@ -441,7 +441,7 @@ func TestImportColumnNamesMasked(t *testing.T) {
 	}
 
 	r := w.run(t, "", "import", "--csv", "--column", "pan", "in.csv")
-	checkExit(t, r, exitFailure)
+	checkExit(t, r, exitUsage)
 	checkStderr(t, r, `its columns are "card", "`+strings.Repeat("*", 4)+":")
 	checkStderr(t, r, `"note 12345"`)
 	for _, group := range dotted {

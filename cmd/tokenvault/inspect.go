@@ -18,9 +18,12 @@ var inspectCommand = &command{
 The JSON object has the keys token, state (active, suspended or closed),
 expired, revision, kind (card or data), format, brand, first6 (only for the
 card-first-six format), last4, deterministic, scope (only for deterministic
-tokens), created, updated, expires (omitted when the token does not expire)
-and history. Each history entry has revision, from, to, reason, actor and time.
-Times are RFC 3339 in UTC. inspect works for closed tokens too.`,
+tokens), created, updated, expires (omitted when the token does not expire),
+suspended_by (the parties that hold a suspension, omitted when none does) and
+history. history lists the changes after the token was issued, oldest first.
+Each entry has revision, type (suspended, activated, closed or expired), from,
+to, reason, actor and time. Times are RFC 3339 in UTC. inspect works for
+closed tokens too.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		vf := addVaultFlags(fs)
 		return func(ctx context.Context, s streams, args []string) error {

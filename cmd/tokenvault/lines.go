@@ -147,7 +147,7 @@ type lineJob struct {
 // pipeline describes one run of processItems.
 type pipeline struct {
 	noun      string                     // "line" or "row", in messages
-	emptied   string                     // the part a failed item leaves empty, such as "output lines"
+	emptied   string                     // the part a failed item leaves empty, such as "output line"
 	read      func(out chan<- inputLine) // sends the items in order, then closes out
 	inFlight  int                        // items read and not yet written
 	fn        lineFunc                   // processes one item; not used when batch is set
@@ -202,7 +202,7 @@ const batchesInFlightItems = (maxBatchesInFlight + 1) * maxBatchItems
 func linePipeline(s streams, stripBOM bool) *pipeline {
 	return &pipeline{
 		noun:    "line",
-		emptied: "output lines",
+		emptied: "output line",
 		read:    func(out chan<- inputLine) { readLines(s.stdin, out, stripBOM) },
 		out:     lineWriter{bufio.NewWriter(s.stdout)},
 	}
@@ -312,7 +312,7 @@ func processItems(ctx context.Context, s streams, p *pipeline) error {
 		return fmt.Errorf("write standard output: %w", err)
 	}
 	if failed > 0 {
-		fmt.Fprintf(s.stderr, "tokenvault: %d of %d %s failed; their %s are empty\n", failed, itemsWritten, plural(itemsWritten, p.noun), p.emptied)
+		fmt.Fprintf(s.stderr, "tokenvault: %d of %d %s failed; %s\n", failed, itemsWritten, plural(itemsWritten, p.noun), p.emptiedBy(failed))
 	}
 	switch {
 	case fatalErr != nil:
@@ -405,4 +405,12 @@ func isDone(job *lineJob) bool {
 	default:
 		return false
 	}
+}
+
+// emptiedBy returns what failed items left empty, for the summary of failures.
+func (p *pipeline) emptiedBy(failed int) string {
+	if failed == 1 {
+		return "its " + p.emptied + " is empty"
+	}
+	return "their " + p.emptied + "s are empty"
 }

@@ -123,7 +123,7 @@ func TestBatchFatalErrorStopsOutput(t *testing.T) {
 	if got := stdout.String(); got != "A\n\n" {
 		t.Errorf("output %q, want the two lines before the failure", got)
 	}
-	if !strings.Contains(stderr.String(), "1 of 2 lines failed") {
+	if !strings.Contains(stderr.String(), "1 of 2 lines failed; its output line is empty") {
 		t.Errorf("stderr lacks the summary of the two lines written:\n%s", stderr.String())
 	}
 }
