@@ -76,6 +76,7 @@ type BoltStore struct {
 	db      *bolt.DB
 	path    string
 	timeout time.Duration
+	lock    *fileLock // held from open to Close, across reopens and Compact
 
 	guard   *damageGuard
 	commits *committer
@@ -124,8 +125,13 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 		}
 	}
 
+	lock, err := lockDatabase(path, timeout)
+	if err != nil {
+		return nil, err
+	}
 	db, upgraded, err := openBolt(path, timeout)
 	if err != nil {
+		lock.release()
 		return nil, err
 	}
 	if upgraded {
@@ -141,11 +147,12 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	if err != nil {
 		if !errors.Is(err, errDamaged) {
 			db.Close()
+			lock.release()
 		}
 		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
 	return &BoltStore{
-		db: db, path: path, timeout: timeout, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages,
+		db: db, path: path, timeout: timeout, lock: lock, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages,
 		recent: recent, mergeAfter: mergeAfter, merge: mergeState{passSize: mergePass}, logger: logger,
 	}, nil
 }
@@ -249,18 +256,22 @@ func (s *BoltStore) closeFile() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		if !s.guard.damaged.Load() {
+			s.lock.release() // after a failed reopen or Compact
+		}
 		return s.closeErr
 	}
 	s.closed = true
 	s.commits.close()
 	if s.guard.damaged.Load() {
 		// NOTE: bbolt may still hold the locks of the call that panicked,
-		// so closing it could block forever. The file stays open until the
-		// process ends.
+		// so closing it could block forever. The file and its lock stay
+		// open until the process ends.
 		s.closeErr = errDamaged
 		return s.closeErr
 	}
 	s.closeErr = s.db.Close()
+	s.lock.release()
 	return s.closeErr
 }
 
