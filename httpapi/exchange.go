@@ -195,8 +195,10 @@ func (x *exchange) readBody() ([]byte, problem) {
 }
 
 // maxBodyPrealloc bounds the buffer that readBodyBytes allocates for a body
-// from its Content-Length, before any of the body has arrived.
-const maxBodyPrealloc = 1 << 20
+// from its Content-Length, before any of the body has arrived. An
+// unauthenticated request to /notifications gets that far, so each open
+// connection that sends only headers holds at most this much.
+const maxBodyPrealloc = 16 << 10
 
 // readBodyBytes reads at most MaxBodyBytes of body into the pooled buffer,
 // whatever the Content-Type.
