@@ -1,6 +1,9 @@
 package tokenvault
 
-import "github.com/tokenvault/tokenvault/internal/luhn"
+import (
+	"github.com/tokenvault/tokenvault/internal/digitgroups"
+	"github.com/tokenvault/tokenvault/internal/luhn"
+)
 
 // IsTokenShaped reports whether s has the shape of a token that this package
 // issues: "tok_" and 36 lowercase base32hex characters, or 12 to 19 digits
@@ -10,10 +13,12 @@ func IsTokenShaped(s string) bool { return plausibleToken(s) }
 
 // ContainsCardNumber reports whether text contains what could be a card
 // number: 12 to 19 digits, not starting with 0, that pass the Luhn check,
-// written together or grouped by single separators (a space, tab, dash, dot,
-// slash or underscore, which may be mixed). The vault rejects
-// free text that contains one, such as a change's reason, because history
-// and logs keep such text in the clear.
+// written together or in groups. Groups may be separated by one dash, dot,
+// slash or underscore, or by up to four spaces, tabs or no-break spaces, and
+// the separators may be mixed. The vault rejects free text that contains
+// one, such as a change's reason, because history and logs keep such text
+// in the clear. It screens for mistakes: a number disguised on purpose, such
+// as spelled out in words, gets through.
 func ContainsCardNumber(text string) bool {
 	var digits [64]byte
 	for i := 0; i < len(text); {
@@ -22,7 +27,7 @@ func ContainsCardNumber(text string) bool {
 			continue
 		}
 
-		// Collect a run of digits with single separators between them.
+		// Collect a run of digits with group separators between them.
 		n, j := 0, i
 		for j < len(text) {
 			c := text[j]
@@ -34,8 +39,8 @@ func ContainsCardNumber(text string) bool {
 				j++
 				continue
 			}
-			if isGroupSeparator(c) && j+1 < len(text) && isDigit(text[j+1]) {
-				j++
+			if sep := digitgroups.Separator(text[j:]); sep > 0 {
+				j += sep
 				continue
 			}
 			break
@@ -49,10 +54,4 @@ func ContainsCardNumber(text string) bool {
 		i = j
 	}
 	return false
-}
-
-// isGroupSeparator reports whether c may stand between the digit groups of a
-// card number written in text.
-func isGroupSeparator(c byte) bool {
-	return c == ' ' || c == '\t' || c == '-' || c == '.' || c == '/' || c == '_'
 }

@@ -8,22 +8,26 @@ import (
 
 func TestContainsCardNumber(t *testing.T) {
 	cases := map[string]bool{
-		"4111111111111111":                  true,
-		"card 4111 1111 1111 1111 lost":     true,
-		"ref 4111-1111-1111-1111":           true,
-		"xx41111111111111110000":            false, // digits inside a longer number
-		"4111111111111112":                  false,
-		"0004111111111111111":               false, // starts with 0
-		"order 12345 shipped":               false,
-		"2026-12-04 12:00":                  false,
-		"":                                  false,
-		"4111  1111 1111 1111":              false, // double space ends the run
-		"card 4111.1111.1111.1111":          true,
-		"4111/1111_1111\t1111":              true,
-		"4111.-1111.1111.1111":              false, // two separators end the run
-		"v10.20.30.40.50.60":                false, // 12 digits that fail the Luhn check
-		"2026/12/04 12:00:00.123456":        false,
-		"tok_06h45c1n6gbaopedgies0c821cmoi": false,
+		"4111111111111111":                   true,
+		"card 4111 1111 1111 1111 lost":      true,
+		"ref 4111-1111-1111-1111":            true,
+		"xx41111111111111110000":             false, // digits inside a longer number
+		"4111111111111112":                   false,
+		"0004111111111111111":                false, // starts with 0
+		"order 12345 shipped":                false,
+		"2026-12-04 12:00":                   false,
+		"":                                   false,
+		"4111  1111 1111 1111":               true, // aligned groups
+		"4111\u00a01111\u00a01111\u00a01111": true, // no-break spaces, as copied from a web page
+		"4111\u202f1111 1111\u20071111":      true,
+		"4111     1111 1111 1111":            false, // five spaces: another column
+		"4111,1111,1111,1111":                false, // commas list numbers
+		"card 4111.1111.1111.1111":           true,
+		"4111/1111_1111\t1111":               true,
+		"4111.-1111.1111.1111":               false, // two separators end the run
+		"v10.20.30.40.50.60":                 false, // 12 digits that fail the Luhn check
+		"2026/12/04 12:00:00.123456":         false,
+		"tok_06h45c1n6gbaopedgies0c821cmoi":  false,
 	}
 	for text, want := range cases {
 		if got := ContainsCardNumber(text); got != want {
@@ -41,6 +45,22 @@ func TestReasonWithCardNumberRejected(t *testing.T) {
 		}
 		if err := v.SuspendToken(ctx, token, WithActor("5555555555554444")); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("SuspendToken with a card number as actor err = %v, want ErrInvalidOption", err)
+		}
+	})
+}
+
+func TestScopeWithCardNumberRejected(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *Vault, s Store, clock *testClock) {
+		ctx := context.Background()
+		_, err := v.Tokenize(ctx, []byte("value"), Deterministic("merchant 4111 1111 1111 1111"))
+		if !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("Tokenize with a card number in the scope err = %v, want ErrInvalidOption", err)
+		}
+		if err != nil && ContainsCardNumber(err.Error()) {
+			t.Errorf("Tokenize err = %q repeats the card number", maskDigits(err.Error()))
+		}
+		if _, err := v.Tokenize(ctx, []byte("value"), Deterministic("merchant 42")); err != nil {
+			t.Errorf("Tokenize with a scope of short numbers err = %v", err)
 		}
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/tokenvault/tokenvault/internal/digitgroups"
 )
 
 // Bounds of one CSV row, so that a file without row ends cannot make import
@@ -369,22 +371,26 @@ func (c *csvWriter) flush() error {
 }
 
 // hasDigitRun reports whether text has a run of at least n digits, which
-// may be grouped by single separators as for tokenvault.ContainsCardNumber:
-// the screen for card numbers that may fail the Luhn check.
+// may be grouped as for tokenvault.ContainsCardNumber: the screen for card
+// numbers that may fail the Luhn check.
 func hasDigitRun(text string, n int) bool {
 	digits := 0
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case isDigit(c):
+	for i := 0; i < len(text); {
+		if isDigit(text[i]) {
 			digits++
 			if digits >= n {
 				return true
 			}
-		case strings.IndexByte(" \t-./_", c) >= 0 && digits > 0 && i+1 < len(text) && isDigit(text[i+1]):
-		default:
-			digits = 0
+			i++
+			continue
 		}
+
+		if sep := digitgroups.Separator(text[i:]); sep > 0 && digits > 0 {
+			i += sep
+			continue
+		}
+		digits = 0
+		i++
 	}
 	return false
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/tokenvault/tokenvault/internal/digitgroups"
 )
 
 // Exit statuses.
@@ -265,18 +267,25 @@ func quoteArg(arg string) string {
 	return strconv.Quote(maskDigitRuns(arg))
 }
 
-// maskDigitRuns replaces the digits of every run of digits, spaces and dashes
-// that holds six or more digits with '*', so that a card number typed in the
-// wrong place, grouped or not, is not echoed to the terminal or a log.
+// maskDigitRuns replaces with '*' the digits of every run that holds six or
+// more digits, grouped as tokenvault.ContainsCardNumber allows, so that a
+// card number typed in the wrong place is not echoed to the terminal or a
+// log.
 func maskDigitRuns(text string) string {
 	out := []byte(text)
 	for i := 0; i < len(out); {
 		j, digits := i, 0
-		for j < len(out) && (isDigit(out[j]) || out[j] == ' ' || out[j] == '-') {
+		for j < len(out) {
 			if isDigit(out[j]) {
 				digits++
+				j++
+				continue
 			}
-			j++
+			sep := digitgroups.Separator(text[j:])
+			if sep == 0 || digits == 0 {
+				break
+			}
+			j += sep
 		}
 		if digits >= 6 {
 			for k := i; k < j; k++ {

@@ -1,0 +1,50 @@
+// Package digitgroups finds the separators that people write between the
+// digit groups of a card number, such as "4111 1111" or "4111-1111", for the
+// screens that keep card numbers out of free text and messages.
+package digitgroups
+
+import "strings"
+
+// maxSpaces bounds the whitespace characters between two groups, so that
+// numbers in separate columns of a table are not joined.
+const maxSpaces = 4
+
+// Separator returns the length in bytes of the group separator at the start
+// of s, or 0 if s does not start with one followed by a digit. A separator
+// is one dash, dot, slash or underscore, or up to maxSpaces whitespace
+// characters: spaces, tabs, and the no-break spaces U+00A0, U+2007 and
+// U+202F that text copied from documents and web pages contains.
+func Separator(s string) int {
+	n := 0
+	if s != "" && strings.IndexByte("-./_", s[0]) >= 0 {
+		n = 1
+	} else {
+		for range maxSpaces {
+			width := spaceWidth(s[n:])
+			if width == 0 {
+				break
+			}
+			n += width
+		}
+	}
+
+	if n == 0 || n >= len(s) || s[n] < '0' || s[n] > '9' {
+		return 0
+	}
+	return n
+}
+
+// spaceWidth returns the length in bytes of the whitespace character at the
+// start of s, or 0.
+func spaceWidth(s string) int {
+	switch {
+	case strings.HasPrefix(s, " "), strings.HasPrefix(s, "\t"):
+		return 1
+	case strings.HasPrefix(s, "\u00a0"):
+		return 2
+	case strings.HasPrefix(s, "\u2007"), strings.HasPrefix(s, "\u202f"):
+		return 3
+	default:
+		return 0
+	}
+}
