@@ -129,6 +129,7 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeCompactLeftovers(path, logger)
 	db, upgraded, err := openBolt(path, timeout)
 	if err != nil {
 		lock.release()

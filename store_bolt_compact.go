@@ -3,8 +3,10 @@ package tokenvault
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -78,7 +80,7 @@ func (s *BoltStore) Compact(ctx context.Context) error {
 // copyTo copies the database into a new file beside it and returns the new
 // file's path.
 func (s *BoltStore) copyTo() (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".compact-*")
+	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+compactSuffix+"*")
 	if err != nil {
 		return "", err
 	}
@@ -97,6 +99,34 @@ func (s *BoltStore) copyTo() (string, error) {
 		return "", err
 	}
 	return tmp, nil
+}
+
+// compactSuffix follows the database's file name in the names of Compact's
+// new files.
+const compactSuffix = ".compact-"
+
+// removeCompactLeftovers removes the new files of Compacts that did not
+// finish, because their process ended, beside the database at path. Each
+// holds a copy of the data. The caller holds the database's lock, so no
+// Compact runs.
+func removeCompactLeftovers(path string, logger *slog.Logger) {
+	dir, prefix := filepath.Dir(path), filepath.Base(path)+compactSuffix
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		logger.Warn("listing the database's folder for leftover compact files failed", "path", path, "error", err)
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		if err := os.Remove(name); err != nil {
+			logger.Warn("removing a leftover compact file failed", "file", name, "error", err)
+			continue
+		}
+		logger.Info("removed the file of a compact that did not finish", "file", name)
+	}
 }
 
 // syncDir makes a rename in dir durable.

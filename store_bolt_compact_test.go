@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -105,4 +106,31 @@ func fileContains(t *testing.T, path string, b []byte) bool {
 		t.Fatalf("read %s: %v", path, err)
 	}
 	return bytes.Contains(data, b)
+}
+
+// TestCompactLeftoversRemoved checks that opening a store removes the new
+// file of a Compact whose process ended, and nothing else.
+func TestCompactLeftoversRemoved(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vault.db")
+	leftover := filepath.Join(dir, "vault.db.compact-123456")
+	other := filepath.Join(dir, "other.db.compact-123456")
+	for _, name := range []string{leftover, other} {
+		if err := os.WriteFile(name, []byte("copy"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s, err := OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat of the leftover compact file err = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("Stat of another database's compact file err = %v, want it kept", err)
+	}
 }
