@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -125,6 +127,7 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 		}
 	}
 
+	path = resolveLinks(path)
 	lock, err := lockDatabase(path, timeout)
 	if err != nil {
 		return nil, err
@@ -156,6 +159,24 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 		db: db, path: path, timeout: timeout, lock: lock, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages,
 		recent: recent, mergeAfter: mergeAfter, merge: mergeState{passSize: mergePass}, logger: logger,
 	}, nil
+}
+
+// resolveLinks returns the file that path names through symbolic links, so
+// that the lock file and Compact's new file go beside the database itself,
+// and Compact replaces the database rather than a link to it. A link to a
+// file that does not exist yet is followed one step.
+func resolveLinks(path string) string {
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		return resolved
+	}
+	target, err := os.Readlink(path)
+	if err != nil {
+		return path
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(path), target)
+	}
+	return target
 }
 
 // boltLockRetry is the pause between bbolt's attempts to lock the file

@@ -134,3 +134,51 @@ func TestCompactLeftoversRemoved(t *testing.T) {
 		t.Errorf("Stat of another database's compact file err = %v, want it kept", err)
 	}
 }
+
+// TestCompactThroughSymlink checks that a store opened through a symbolic
+// link compacts the file that the link names, and keeps the link.
+func TestCompactThroughSymlink(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	target := filepath.Join(dir, "data", "vault.db")
+	if err := os.Mkdir(filepath.Dir(target), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "vault.db")
+	if err := os.Symlink(target, link); err != nil {
+		t.Skipf("symbolic links: %v", err)
+	}
+
+	s, err := OpenBoltStore(link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, mergeTestRecord(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx); err != nil {
+		t.Fatalf("Compact err = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	info, err := os.Lstat(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("after Compact, %s is a %v, want the symbolic link", link, info.Mode().Type())
+	}
+	if _, err := os.Stat(target + lockSuffix); err != nil {
+		t.Errorf("lock file beside the target: %v", err)
+	}
+	reopened, err := OpenBoltStore(target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reopened.Close()
+	if _, err := reopened.Get(ctx, mergeTestRecord(1).Token); err != nil {
+		t.Errorf("Get after Compact through the link: %v", err)
+	}
+}
