@@ -58,32 +58,43 @@ func (x *exchange) auditedHeaderPurpose() string {
 // means the record was not written: the caller must then not return the
 // value or report the change as done.
 func (x *exchange) audit(token string, item int, outcome code, purpose string) error {
-	return x.writeAudit(auditedToken(token), item, outcome, purpose)
+	return x.writeAudit(auditedToken(token), item, outcome.String(), purpose)
+}
+
+// outcomeRequested is the outcome of the audit record that a lifecycle
+// request gets before the vault changes the token.
+const outcomeRequested = "requested"
+
+// auditRequested writes the record of a lifecycle request before the change,
+// so that the vault makes no change without a record. Its error means the
+// record was not written: the caller must then not make the change.
+func (x *exchange) auditRequested(token, purpose string) error {
+	return x.writeAudit(auditedToken(token), -1, outcomeRequested, purpose)
 }
 
 // auditRejection audits a request rejected with 401 or 403. Anyone can send
 // such requests, so these records are rate-limited.
 func (x *exchange) auditRejection(outcome code) {
 	if suppressed, ok := x.h.rejections.allow(time.Now()); ok {
-		x.writeAudit("", -1, outcome, x.auditedHeaderPurpose(), slog.Int("suppressed_before", suppressed))
+		x.writeAudit("", -1, outcome.String(), x.auditedHeaderPurpose(), slog.Int("suppressed_before", suppressed))
 	}
 }
 
 // auditRequestProblem audits a request whose body or purpose was rejected
 // before any token was looked at.
 func (x *exchange) auditRequestProblem(p problem) {
-	x.writeAudit("", -1, p.code, x.auditedHeaderPurpose())
+	x.writeAudit("", -1, p.code.String(), x.auditedHeaderPurpose())
 }
 
 // writeAudit writes one audit record through the audit handler directly,
 // because slog.Logger drops a handler's write error and a lost audit record
 // must fail the request.
-func (x *exchange) writeAudit(token string, item int, outcome code, purpose string, extra ...slog.Attr) error {
+func (x *exchange) writeAudit(token string, item int, outcome string, purpose string, extra ...slog.Attr) error {
 	attrs := [6]slog.Attr{
 		slog.String("request_id", x.requestID),
 		slog.String("key_id", x.key.ID),
 		slog.String("token", token),
-		slog.String("outcome", outcome.String()),
+		slog.String("outcome", outcome),
 		slog.String("purpose", purpose),
 	}
 	n := 5

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -39,14 +40,26 @@ func TestAuditDetokenize(t *testing.T) {
 		header: map[string]string{"X-Request-Id": "req-3"}})
 
 	records := f.auditRecords()
-	if len(records) != 4 {
-		t.Fatalf("audit log has %d records, want 4:\n%s", len(records), f.audit.String())
+	if len(records) != 5 {
+		t.Fatalf("audit log has %d records, want 5:\n%s", len(records), f.audit.String())
 	}
 	detokenizer := f.keyIDs[apikey.RoleDetokenize]
 	checkAuditRecord(t, records[0], map[string]any{"msg": "detokenize", "request_id": "req-1", "key_id": detokenizer, "route": "/detokenize", "token": token, "outcome": "ok", "purpose": "refund 7"})
 	checkAuditRecord(t, records[1], map[string]any{"request_id": "req-2", "outcome": "ok", "purpose": "chargeback"})
-	checkAuditRecord(t, records[2], map[string]any{"msg": "suspend", "key_id": f.keyIDs[apikey.RoleLifecycle], "route": "/suspend", "token": token, "outcome": "ok", "purpose": ""})
-	checkAuditRecord(t, records[3], map[string]any{"request_id": "req-3", "token": token, "outcome": "token_suspended"})
+	suspend := map[string]any{"msg": "suspend", "key_id": f.keyIDs[apikey.RoleLifecycle], "route": "/suspend", "token": token, "purpose": ""}
+	checkAuditRecord(t, records[2], withOutcome(suspend, "requested"))
+	checkAuditRecord(t, records[3], withOutcome(suspend, "ok"))
+	if records[2]["request_id"] != records[3]["request_id"] {
+		t.Errorf("the suspend's two records have request ids %v and %v, want one", records[2]["request_id"], records[3]["request_id"])
+	}
+	checkAuditRecord(t, records[4], map[string]any{"request_id": "req-3", "token": token, "outcome": "token_suspended"})
+}
+
+// withOutcome returns a copy of want with the outcome set.
+func withOutcome(want map[string]any, outcome string) map[string]any {
+	out := maps.Clone(want)
+	out["outcome"] = outcome
+	return out
 }
 
 func TestAuditPurposeBodyBeforeHeader(t *testing.T) {
@@ -86,14 +99,18 @@ func TestAuditRedactsImpossibleTokens(t *testing.T) {
 		f.post("/close", apikey.RoleLifecycle, jsonBody(t, map[string]string{"token": token}))
 	}
 
+	// Each token gets a detokenize record, and two close records: requested,
+	// then the outcome.
 	want := []string{"[redacted]", "[redacted]", "[redacted]", unknownOpaque, unknownCard}
+	outcomes := []string{"token_not_found", "requested", "token_not_found"}
 	records := f.auditRecords()
-	if len(records) != 2*len(want) {
-		t.Fatalf("audit log has %d records, want %d", len(records), 2*len(want))
+	if len(records) != len(outcomes)*len(want) {
+		t.Fatalf("audit log has %d records, want %d", len(records), len(outcomes)*len(want))
 	}
 	for i, rec := range records {
-		if rec["token"] != want[i/2] || rec["outcome"] != "token_not_found" {
-			t.Errorf("audit record %d: token %v outcome %v, want %q token_not_found", i, rec["token"], rec["outcome"], want[i/2])
+		token, outcome := want[i/len(outcomes)], outcomes[i%len(outcomes)]
+		if rec["token"] != token || rec["outcome"] != outcome {
+			t.Errorf("audit record %d: token %v outcome %v, want %q %s", i, rec["token"], rec["outcome"], token, outcome)
 		}
 	}
 	if strings.Contains(f.audit.String(), "secret value") {

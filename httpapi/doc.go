@@ -180,8 +180,9 @@
 //	503     canceled                the request's context ended before the vault
 //	                                finished, usually because the client hung up
 //	503     audit_unavailable       the audit record could not be written: no value is
-//	                                returned, but a change or notification may have
-//	                                been applied, and retrying it is safe
+//	                                returned, but a change whose "requested" record
+//	                                was written, or a notification, may have been
+//	                                applied, and retrying it is safe
 //
 // The checks run in this order: path (404), method (405), API key (401, 403),
 // Content-Type (415), body size (413), decoding (400), then the vault. On
@@ -209,10 +210,12 @@
 // # Audit
 //
 // Config.Audit gets one Info record for each token of a detokenize request
-// (each batch item, with its index as "item") and for each lifecycle
+// (each batch item, with its index as "item"), two for each lifecycle
 // request, and one for each request to those routes that is rejected before
 // any token is looked at: a 401 or 403, or a body or purpose that is
-// invalid. Requests to /tokenize, /tokenize/batch and /tokens/{token} get a
+// invalid. The first record of a lifecycle request has the outcome
+// "requested". It is written before the vault changes the token, so no
+// change is made without a record. The second has the outcome. Requests to /tokenize, /tokenize/batch and /tokens/{token} get a
 // record only when they are rejected with 401 or 403, because failed access
 // attempts belong in the audit trail of every route. The message is the
 // action (tokenize, detokenize, inspect, suspend, activate or close), and the

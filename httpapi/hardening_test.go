@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -26,18 +27,25 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 }
 
 // TestAuditFailureWithholdsValue breaks the audit log and checks that no value
-// leaves the vault and no change is reported done without its record.
+// leaves the vault and no change is made without its record.
 func TestAuditFailureWithholdsValue(t *testing.T) {
 	w := &failingWriter{}
 	f := newFixture(t, func(c *httpapi.Config) { c.Audit = slog.New(slog.NewJSONHandler(w, nil)) })
 	token := f.tokenize("value behind an audit record", nil)
 	w.broken.Store(true)
 
-	for _, path := range []string{"/detokenize", "/suspend"} {
+	for _, path := range []string{"/detokenize", "/suspend", "/close"} {
 		r := f.post(path, apikey.RoleAdmin, jsonBody(t, map[string]string{"token": token}))
 		if e := r.errorBody(t); r.status != http.StatusServiceUnavailable || e.Code != "audit_unavailable" {
 			t.Errorf("%s with a broken audit log = %d %s, want 503 audit_unavailable", path, r.status, e.Code)
 		}
+	}
+	info, err := f.vault.Inspect(context.Background(), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != tokenvault.StateActive || info.Revision != 0 {
+		t.Errorf("after /suspend and /close with a broken audit log, the token is %s at revision %d, want active and unchanged", info.State, info.Revision)
 	}
 	r := f.post("/detokenize/batch", apikey.RoleAdmin, jsonBody(t, map[string]any{"tokens": []string{token}}))
 	if r.status != http.StatusOK || !strings.Contains(r.body, "audit_unavailable") || strings.Contains(r.body, "value behind") {

@@ -37,6 +37,11 @@ func (h *Handler) changeState(x *exchange, to tokenvault.State) {
 		return
 	}
 
+	if err := x.auditRequested(req.Token, purpose); err != nil {
+		x.fail(auditFailed(err))
+		return
+	}
+
 	ctx := x.r.Context()
 	opts := [2]tokenvault.ChangeOption{tokenvault.WithReason(req.Reason), tokenvault.WithActor(x.key.ID)}
 	var err error
