@@ -22,6 +22,11 @@ func TestContainsCardNumber(t *testing.T) {
 		"4111\u202f1111 1111\u20071111":      true,
 		"4111     1111 1111 1111":            false, // five spaces: another column
 		"4111,1111,1111,1111":                false, // commas list numbers
+		"4111111111111111  123":              true,  // a code after two spaces
+		"4111111111111111\t\t12/28":          true,  // an expiry after tabs
+		"4111111111111111\u00a012/28":        true,  // an expiry after a no-break space
+		"4111 1111 1111 1111  123":           true,
+		"123  4111 1111 1111 1111":           true,
 		"card 4111.1111.1111.1111":           true,
 		"4111/1111_1111\t1111":               true,
 		"4111.-1111.1111.1111":               false, // two separators end the run
@@ -45,22 +50,6 @@ func TestReasonWithCardNumberRejected(t *testing.T) {
 		}
 		if err := v.SuspendToken(ctx, token, WithActor("5555555555554444")); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("SuspendToken with a card number as actor err = %v, want ErrInvalidOption", err)
-		}
-	})
-}
-
-func TestScopeWithCardNumberRejected(t *testing.T) {
-	forEachStore(t, func(t *testing.T, v *Vault, s Store, clock *testClock) {
-		ctx := context.Background()
-		_, err := v.Tokenize(ctx, []byte("value"), Deterministic("merchant 4111 1111 1111 1111"))
-		if !errors.Is(err, ErrInvalidOption) {
-			t.Errorf("Tokenize with a card number in the scope err = %v, want ErrInvalidOption", err)
-		}
-		if err != nil && ContainsCardNumber(err.Error()) {
-			t.Errorf("Tokenize err = %q repeats the card number", maskDigits(err.Error()))
-		}
-		if _, err := v.Tokenize(ctx, []byte("value"), Deterministic("merchant 42")); err != nil {
-			t.Errorf("Tokenize with a scope of short numbers err = %v", err)
 		}
 	})
 }

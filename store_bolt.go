@@ -128,11 +128,10 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	}
 
 	path = resolveLinks(path)
-	lock, err := lockDatabase(path, timeout)
+	lock, err := lockDatabase(path, timeout, logger)
 	if err != nil {
 		return nil, err
 	}
-	removeCompactLeftovers(path, logger)
 	db, upgraded, err := openBolt(path, timeout)
 	if err != nil {
 		lock.release()
@@ -155,6 +154,7 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 		}
 		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
+	removeCompactLeftovers(path, logger)
 	return &BoltStore{
 		db: db, path: path, timeout: timeout, lock: lock, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages,
 		recent: recent, mergeAfter: mergeAfter, merge: mergeState{passSize: mergePass}, logger: logger,

@@ -107,8 +107,8 @@ const compactSuffix = ".compact-"
 
 // removeCompactLeftovers removes the new files of Compacts that did not
 // finish, because their process ended, beside the database at path. Each
-// holds a copy of the data. The caller holds the database's lock, so no
-// Compact runs.
+// holds a copy of the data. The caller has opened the database and holds its
+// lock, so no Compact runs.
 func removeCompactLeftovers(path string, logger *slog.Logger) {
 	dir, prefix := filepath.Dir(path), filepath.Base(path)+compactSuffix
 	entries, err := os.ReadDir(dir)
@@ -117,7 +117,7 @@ func removeCompactLeftovers(path string, logger *slog.Logger) {
 		return
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+		if !isCompactFile(e.Name(), prefix) || !e.Type().IsRegular() {
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
@@ -127,6 +127,23 @@ func removeCompactLeftovers(path string, logger *slog.Logger) {
 		}
 		logger.Info("removed the file of a compact that did not finish", "file", name)
 	}
+}
+
+// isCompactFile reports whether name is prefix followed by the digits that
+// os.CreateTemp puts in place of the pattern's "*", as Compact's new files
+// are named. Another file whose name only starts with prefix, such as a
+// database named vault.db.compact-archive, is not one.
+func isCompactFile(name, prefix string) bool {
+	suffix, ok := strings.CutPrefix(name, prefix)
+	if !ok || suffix == "" {
+		return false
+	}
+	for i := 0; i < len(suffix); i++ {
+		if suffix[i] < '0' || suffix[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // syncDir makes a rename in dir durable.

@@ -115,7 +115,8 @@ func TestCompactLeftoversRemoved(t *testing.T) {
 	path := filepath.Join(dir, "vault.db")
 	leftover := filepath.Join(dir, "vault.db.compact-123456")
 	other := filepath.Join(dir, "other.db.compact-123456")
-	for _, name := range []string{leftover, other} {
+	archive := filepath.Join(dir, "vault.db.compact-archive")
+	for _, name := range []string{leftover, other, archive} {
 		if err := os.WriteFile(name, []byte("copy"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -130,8 +131,10 @@ func TestCompactLeftoversRemoved(t *testing.T) {
 	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Stat of the leftover compact file err = %v, want fs.ErrNotExist", err)
 	}
-	if _, err := os.Stat(other); err != nil {
-		t.Errorf("Stat of another database's compact file err = %v, want it kept", err)
+	for _, name := range []string{other, archive} {
+		if _, err := os.Stat(name); err != nil {
+			t.Errorf("Stat of %s err = %v, want it kept", filepath.Base(name), err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package tokenvault
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 )
@@ -30,11 +31,23 @@ type fileLock struct {
 // lockDatabase takes the lock of the database at path, waiting up to
 // timeout for another holder to release it. The returned error wraps
 // ErrLocked when the lock stays taken.
-func lockDatabase(path string, timeout time.Duration) (*fileLock, error) {
+//
+// A lock needs no write access, so the lock file is created readable by all
+// and opened for reading when it belongs to another user. A command run
+// once by another user, such as root, then cannot lock out the service's own
+// user. When the lock file cannot be created at all, as in a folder that the
+// process cannot write, the store runs on bbolt's lock alone and says so in
+// a warning.
+func lockDatabase(path string, timeout time.Duration, logger *slog.Logger) (*fileLock, error) {
 	name := path + lockSuffix
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("tokenvault: open lock file: %w", err)
+		f, err = os.Open(name)
+	}
+	if err != nil {
+		logger.Warn("the lock file cannot be opened or created, so only bbolt's lock protects the database, which Compact and reopens release for a moment",
+			"path", name, "error", err)
+		return &fileLock{}, nil
 	}
 
 	deadline := time.Now().Add(timeout)

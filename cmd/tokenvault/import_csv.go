@@ -385,7 +385,7 @@ func hasDigitRun(text string, n int) bool {
 			continue
 		}
 
-		if sep := digitgroups.Separator(text[i:]); sep > 0 && digits > 0 {
+		if sep, _ := digitgroups.Separator(text[i:]); sep > 0 && digits > 0 {
 			i += sep
 			continue
 		}

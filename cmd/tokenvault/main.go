@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/tokenvault/tokenvault/internal/digitgroups"
 )
 
 // Exit statuses.
@@ -267,10 +265,11 @@ func quoteArg(arg string) string {
 	return strconv.Quote(maskDigitRuns(arg))
 }
 
-// maskDigitRuns replaces with '*' the digits of every run that holds six or
-// more digits, grouped as tokenvault.ContainsCardNumber allows, so that a
-// card number typed in the wrong place is not echoed to the terminal or a
-// log.
+// maskDigitRuns replaces with '*' the digits of every run of digits and
+// separators that holds six or more digits, so that a card number typed in
+// the wrong place is not echoed to the terminal or a log. It joins more than
+// the card number screens do: any number of spaces, tabs, dashes, dots,
+// slashes, underscores and no-break spaces, in any mix.
 func maskDigitRuns(text string) string {
 	out := []byte(text)
 	for i := 0; i < len(out); {
@@ -281,11 +280,11 @@ func maskDigitRuns(text string) string {
 				j++
 				continue
 			}
-			sep := digitgroups.Separator(text[j:])
-			if sep == 0 || digits == 0 {
+			width := maskSeparatorWidth(text[j:])
+			if width == 0 {
 				break
 			}
-			j += sep
+			j += width
 		}
 		if digits >= 6 {
 			for k := i; k < j; k++ {
@@ -297,6 +296,23 @@ func maskDigitRuns(text string) string {
 		i = max(j, i+1)
 	}
 	return string(out)
+}
+
+// maskSeparatorWidth returns the length in bytes of the separator character
+// at the start of s that maskDigitRuns joins digits across, or 0.
+func maskSeparatorWidth(s string) int {
+	switch {
+	case s == "":
+		return 0
+	case strings.IndexByte(" \t-./_", s[0]) >= 0:
+		return 1
+	case strings.HasPrefix(s, "\u00a0"):
+		return 2
+	case strings.HasPrefix(s, "\u2007"), strings.HasPrefix(s, "\u202f"):
+		return 3
+	default:
+		return 0
+	}
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

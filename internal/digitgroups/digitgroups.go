@@ -11,11 +11,15 @@ const maxSpaces = 4
 
 // Separator returns the length in bytes of the group separator at the start
 // of s, or 0 if s does not start with one followed by a digit. A separator
-// is one dash, dot, slash or underscore, or up to maxSpaces whitespace
-// characters: spaces, tabs, and the no-break spaces U+00A0, U+2007 and
-// U+202F that text copied from documents and web pages contains.
-func Separator(s string) int {
-	n := 0
+// is one space, dash, dot, slash or underscore, or up to maxSpaces
+// whitespace characters: spaces, tabs, and the no-break spaces U+00A0,
+// U+2007 and U+202F that text copied from documents and web pages contains.
+//
+// wide reports a separator other than one space, dash, dot, slash or
+// underscore. People also write one between a card number and the next
+// field, such as an expiry date, so a screen judges the digits on each side
+// of it on their own as well as together.
+func Separator(s string) (n int, wide bool) {
 	if s != "" && strings.IndexByte("-./_", s[0]) >= 0 {
 		n = 1
 	} else {
@@ -29,9 +33,9 @@ func Separator(s string) int {
 	}
 
 	if n == 0 || n >= len(s) || s[n] < '0' || s[n] > '9' {
-		return 0
+		return 0, false
 	}
-	return n
+	return n, n > 1 || s[0] == '\t'
 }
 
 // spaceWidth returns the length in bytes of the whitespace character at the

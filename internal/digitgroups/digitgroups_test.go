@@ -5,30 +5,31 @@ import "testing"
 func TestSeparator(t *testing.T) {
 	tests := []struct {
 		s    string
-		want int
+		n    int
+		wide bool
 	}{
-		{" 1", 1},
-		{"-1", 1},
-		{".1", 1},
-		{"/1", 1},
-		{"_1", 1},
-		{"\t1", 1},
-		{"  1", 2},
-		{"    1", 4},
-		{"     1", 0}, // five spaces: another column
-		{"\u00a01", 2},
-		{"\u2007\u202f1", 6},
-		{" -1", 0},
-		{"--1", 0},
-		{",1", 0},
-		{" x", 0},
-		{" ", 0},
-		{"", 0},
-		{"1", 0},
+		{" 1", 1, false},
+		{"-1", 1, false},
+		{".1", 1, false},
+		{"/1", 1, false},
+		{"_1", 1, false},
+		{"\t1", 1, true},
+		{"  1", 2, true},
+		{"    1", 4, true},
+		{"     1", 0, false}, // five spaces: another column
+		{"\u00a01", 2, true},
+		{"\u2007\u202f1", 6, true},
+		{" -1", 0, false},
+		{"--1", 0, false},
+		{",1", 0, false},
+		{" x", 0, false},
+		{" ", 0, false},
+		{"", 0, false},
+		{"1", 0, false},
 	}
 	for _, tt := range tests {
-		if got := Separator(tt.s); got != tt.want {
-			t.Errorf("Separator(%q) = %d, want %d", tt.s, got, tt.want)
+		if n, wide := Separator(tt.s); n != tt.n || wide != tt.wide {
+			t.Errorf("Separator(%q) = %d, %t, want %d, %t", tt.s, n, wide, tt.n, tt.wide)
 		}
 	}
 }
