@@ -36,8 +36,8 @@ type fileLock struct {
 // and opened for reading when it belongs to another user. A command run
 // once by another user, such as root, then cannot lock out the service's own
 // user. When the lock file cannot be created at all, as in a folder that the
-// process cannot write, the store runs on bbolt's lock alone and says so in
-// a warning.
+// process cannot write, the store runs on bbolt's lock alone and logs a
+// warning.
 func lockDatabase(path string, timeout time.Duration, logger *slog.Logger) (*fileLock, error) {
 	name := path + lockSuffix
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)

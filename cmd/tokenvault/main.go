@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/tokenvault/tokenvault/internal/digitgroups"
 )
 
 // Exit statuses.
@@ -280,7 +282,7 @@ func maskDigitRuns(text string) string {
 				j++
 				continue
 			}
-			width := maskSeparatorWidth(text[j:])
+			width := digitgroups.CharWidth(text[j:])
 			if width == 0 {
 				break
 			}
@@ -296,23 +298,6 @@ func maskDigitRuns(text string) string {
 		i = max(j, i+1)
 	}
 	return string(out)
-}
-
-// maskSeparatorWidth returns the length in bytes of the separator character
-// at the start of s that maskDigitRuns joins digits across, or 0.
-func maskSeparatorWidth(s string) int {
-	switch {
-	case s == "":
-		return 0
-	case strings.IndexByte(" \t-./_", s[0]) >= 0:
-		return 1
-	case strings.HasPrefix(s, "\u00a0"):
-		return 2
-	case strings.HasPrefix(s, "\u2007"), strings.HasPrefix(s, "\u202f"):
-		return 3
-	default:
-		return 0
-	}
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -38,6 +38,15 @@ func Separator(s string) (n int, wide bool) {
 	return n, n > 1 || s[0] == '\t'
 }
 
+// CharWidth returns the length in bytes of the separator character at the
+// start of s, a character that Separator accepts in some position, or 0.
+func CharWidth(s string) int {
+	if s != "" && strings.IndexByte("-./_", s[0]) >= 0 {
+		return 1
+	}
+	return spaceWidth(s)
+}
+
 // spaceWidth returns the length in bytes of the whitespace character at the
 // start of s, or 0.
 func spaceWidth(s string) int {

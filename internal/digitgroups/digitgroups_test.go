@@ -33,3 +33,14 @@ func TestSeparator(t *testing.T) {
 		}
 	}
 }
+
+func TestCharWidth(t *testing.T) {
+	tests := map[string]int{
+		"-1": 1, "_": 1, " ": 1, "\t": 1, "\u00a0": 2, "\u202f": 3, ",": 0, "1": 0, "": 0,
+	}
+	for s, want := range tests {
+		if got := CharWidth(s); got != want {
+			t.Errorf("CharWidth(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
