@@ -14,8 +14,8 @@ func IsTokenShaped(s string) bool { return plausibleToken(s) }
 // ContainsCardNumber reports whether text contains what could be a card
 // number: 12 to 19 digits, not starting with 0, that pass the Luhn check,
 // written together or in groups. Groups may be separated by one dash, dot,
-// slash or underscore, or by up to four spaces, tabs or no-break spaces, and
-// the separators may be mixed. The digits on each side of a separator wider
+// slash or underscore, a dash between two spaces, or up to four spaces, tabs
+// or no-break spaces, and the separators may be mixed. The digits on each side of a separator wider
 // than one space are also judged on their own. The vault rejects free text that contains
 // one, such as a change's reason, because history and logs keep such text
 // in the clear. It screens for mistakes: a number disguised on purpose, such

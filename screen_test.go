@@ -27,6 +27,7 @@ func TestContainsCardNumber(t *testing.T) {
 		"4111111111111111\u00a012/28":        true,  // an expiry after a no-break space
 		"4111 1111 1111 1111  123":           true,
 		"123  4111 1111 1111 1111":           true,
+		"4111 - 1111 - 1111 - 1111":          true,
 		"card 4111.1111.1111.1111":           true,
 		"4111/1111_1111\t1111":               true,
 		"4111.-1111.1111.1111":               false, // two separators end the run

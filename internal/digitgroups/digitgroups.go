@@ -11,18 +11,22 @@ const maxSpaces = 4
 
 // Separator returns the length in bytes of the group separator at the start
 // of s, or 0 if s does not start with one followed by a digit. A separator
-// is one space, dash, dot, slash or underscore, or up to maxSpaces
-// whitespace characters: spaces, tabs, and the no-break spaces U+00A0,
-// U+2007 and U+202F that text copied from documents and web pages contains.
+// is one space, dash, dot, slash or underscore, a dash between two spaces,
+// or up to maxSpaces whitespace characters: spaces, tabs, and the no-break
+// spaces U+00A0, U+2007 and U+202F that text copied from documents and web
+// pages contains.
 //
 // wide reports a separator other than one space, dash, dot, slash or
 // underscore. People also write one between a card number and the next
 // field, such as an expiry date, so a screen judges the digits on each side
 // of it on their own as well as together.
 func Separator(s string) (n int, wide bool) {
-	if s != "" && strings.IndexByte("-./_", s[0]) >= 0 {
+	switch {
+	case strings.HasPrefix(s, " - "):
+		n = 3
+	case s != "" && strings.IndexByte("-./_", s[0]) >= 0:
 		n = 1
-	} else {
+	default:
 		for range maxSpaces {
 			width := spaceWidth(s[n:])
 			if width == 0 {

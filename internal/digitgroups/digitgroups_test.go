@@ -20,6 +20,8 @@ func TestSeparator(t *testing.T) {
 		{"\u00a01", 2, true},
 		{"\u2007\u202f1", 6, true},
 		{" -1", 0, false},
+		{" - 1", 3, true},
+		{" -- 1", 0, false},
 		{"--1", 0, false},
 		{",1", 0, false},
 		{" x", 0, false},
