@@ -63,8 +63,9 @@
 // # Caveats
 //
 // A bbolt file can be open in one process at a time; Open fails with
-// ErrLocked after the lock timeout. The lock is on the file named like the
-// database with ".lock" added. Several processes need a shared Store.
+// ErrLocked after the lock timeout. On Unix the lock is on the file named
+// like the database with ".lock" added. Several processes need a shared
+// Store.
 //
 // Card-shaped tokens have few random digits: five for a 15-digit number with
 // FormatCardFirstSix, which leaves 10,000 Luhn-valid numbers the token could

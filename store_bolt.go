@@ -196,7 +196,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, upgraded bool, e
 	})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, false, fmt.Errorf("%w: %s is locked by another process or another open vault (waited %s)", ErrLocked, path, timeout)
+		return nil, false, lockedError(path, timeout)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
 		// Both meta pages failed bbolt's validation: the file is not bbolt,
 		// was written by another bbolt file format version, or is damaged.

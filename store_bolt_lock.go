@@ -41,7 +41,9 @@ type fileLock struct {
 func lockDatabase(path string, timeout time.Duration, logger *slog.Logger) (*fileLock, error) {
 	name := path + lockSuffix
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
+	if err == nil {
+		f.Chmod(0o644) // the umask may have taken read access from others
+	} else {
 		f, err = os.Open(name)
 	}
 	if err != nil {
@@ -61,10 +63,16 @@ func lockDatabase(path string, timeout time.Duration, logger *slog.Logger) (*fil
 			return &fileLock{f: f}, nil
 		case time.Now().After(deadline):
 			f.Close()
-			return nil, fmt.Errorf("%w: %s is locked by another process or another open vault (waited %s)", ErrLocked, path, timeout)
+			return nil, lockedError(path, timeout)
 		}
 		time.Sleep(lockRetry)
 	}
+}
+
+// lockedError is the error of an open that waited timeout for the lock of
+// the database at path.
+func lockedError(path string, timeout time.Duration) error {
+	return fmt.Errorf("%w: %s is locked by another process or another open vault (waited %s)", ErrLocked, path, timeout)
 }
 
 // release unlocks and closes the lock file.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -126,4 +127,27 @@ func lockFree(t *testing.T, path string) bool {
 		unlock(f)
 	}
 	return free
+}
+
+// TestBoltLockFileReadableByAll checks that the lock file is readable by
+// every user under a umask of 077, so that a store of another user can take
+// the lock.
+func TestBoltLockFileReadableByAll(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	info, err := os.Stat(path + lockSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o644 {
+		t.Errorf("lock file mode = %#o, want 0644", perm)
+	}
 }

@@ -215,12 +215,14 @@
 // any token is looked at: a 401 or 403, or a body or purpose that is
 // invalid. The first record of a lifecycle request has the outcome
 // "requested". It is written before the vault changes the token, so no
-// change is made without a record. The second has the outcome. Requests to /tokenize, /tokenize/batch and /tokens/{token} get a
-// record only when they are rejected with 401 or 403, because failed access
+// change is made without a record. The second has the outcome, also when
+// the vault rejects the reason. Requests to /tokenize, /tokenize/batch and
+// /tokens/{token} get a record only when they are rejected with 401 or 403,
+// because failed access
 // attempts belong in the audit trail of every route. The message is the
 // action (tokenize, detokenize, inspect, suspend, activate or close), and the
 // attributes are request_id, key_id, route (the route pattern), token,
-// outcome ("ok" or the error code) and purpose. Records never contain a
+// outcome ("requested", "ok" or the error code) and purpose. Records never contain a
 // value. A token string that no vault could have issued,
 // such as a card number that passes the Luhn check, is written as
 // "[redacted]".

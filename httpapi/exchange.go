@@ -196,8 +196,9 @@ func (x *exchange) readBody() ([]byte, problem) {
 
 // maxBodyPrealloc bounds the buffer that readBodyBytes allocates for a body
 // from its Content-Length, before any of the body has arrived. An
-// unauthenticated request to /notifications gets that far, so each open
-// connection that sends only headers holds at most this much.
+// unauthenticated request to /notifications gets that far, so an open
+// connection that sends only headers holds at most this much, or a pooled
+// buffer of up to maxPooledBuffer when the announced body fits in one.
 const maxBodyPrealloc = 16 << 10
 
 // readBodyBytes reads at most MaxBodyBytes of body into the pooled buffer,

@@ -36,8 +36,8 @@ func TestContentLengthAllocatesLittle(t *testing.T) {
 	f.handler.ServeHTTP(w, req)
 	runtime.ReadMemStats(&after)
 
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
-		t.Errorf("a request announcing %d bytes and sending 2 allocated %d bytes, want under 1 MiB", announced, grew)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 256<<10 {
+		t.Errorf("a request announcing %d bytes and sending 2 allocated %d bytes, want under 256 KiB", announced, grew)
 	}
 	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "missing_field") {
 		t.Errorf("a 2-byte body announced as %d bytes = %d %q, want 400 missing_field", announced, w.Code, w.Body.String())

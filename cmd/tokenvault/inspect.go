@@ -21,8 +21,9 @@ card-first-six format), last4, deterministic, scope (only for deterministic
 tokens), created, updated, expires (omitted when the token does not expire),
 suspended_by (the parties that hold a suspension, omitted when none does) and
 history. history lists the changes after the token was issued, oldest first.
-Each entry has revision, type (suspended, activated, closed or expired), from,
-to, reason, actor and time. Times are RFC 3339 in UTC. inspect works for
+Each entry has revision, type (suspended, activated, closed, expired,
+value_updated, suspension_lifted or notification_recorded), from, to, reason,
+actor and time. Times are RFC 3339 in UTC. inspect works for
 closed tokens too.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		vf := addVaultFlags(fs)

@@ -115,9 +115,10 @@ It logs the number of tokens it recorded and each error. An interval of 0
 turns recording off: tokens still stop detokenizing at their expiry time, but
 no "expired" event is written while recording is off.
 
-serve writes its logs as JSON lines on standard error, and an audit record
-for each detokenized token, each lifecycle change, each notification and
-each rejected request on those routes to --audit-log (default the database
+serve writes its logs as JSON lines on standard error, and audit records
+to --audit-log: one for each detokenized token, each notification and each
+rejected request on those routes, and two for each lifecycle request, one
+with the outcome "requested" before the change and one after it (default the database
 path with its extension replaced by .audit.log). Neither contains a value,
 and only the notice of a new admin key contains a secret. When an audit
 record cannot be written, the request fails with 503 audit_unavailable and
