@@ -122,10 +122,7 @@ func TestCompactLeftoversRemoved(t *testing.T) {
 		}
 	}
 
-	s, err := OpenBoltStore(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStoreForTest(t, path)
 	defer s.Close()
 
 	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
@@ -152,10 +149,7 @@ func TestCompactThroughSymlink(t *testing.T) {
 		t.Skipf("symbolic links: %v", err)
 	}
 
-	s, err := OpenBoltStore(link, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStoreForTest(t, link)
 	if err := s.Create(ctx, mergeTestRecord(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -176,12 +170,20 @@ func TestCompactThroughSymlink(t *testing.T) {
 	if _, err := os.Stat(target + lockSuffix); err != nil {
 		t.Errorf("lock file beside the target: %v", err)
 	}
-	reopened, err := OpenBoltStore(target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reopened := openStoreForTest(t, target)
 	defer reopened.Close()
 	if _, err := reopened.Get(ctx, mergeTestRecord(1).Token); err != nil {
 		t.Errorf("Get after Compact through the link: %v", err)
 	}
+}
+
+// openStoreForTest opens the BoltStore at path with the default options, or
+// ends the test.
+func openStoreForTest(t *testing.T, path string) *BoltStore {
+	t.Helper()
+	s, err := OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

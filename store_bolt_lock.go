@@ -17,7 +17,7 @@ import (
 // its acknowledged writes would be lost. The lock file is never replaced or
 // removed, so a second opener waits for it until the first store is closed.
 
-// lockSuffix names the lock file of a database.
+// lockSuffix follows a database's path in the name of its lock file.
 const lockSuffix = ".lock"
 
 // lockRetry is the pause between attempts to take the lock.
@@ -69,8 +69,8 @@ func lockDatabase(path string, timeout time.Duration, logger *slog.Logger) (*fil
 	}
 }
 
-// lockedError is the error of an open that waited timeout for the lock of
-// the database at path.
+// lockedError returns the error of an open that waited timeout for the lock
+// of the database at path.
 func lockedError(path string, timeout time.Duration) error {
 	return fmt.Errorf("%w: %s is locked by another process or another open vault (waited %s)", ErrLocked, path, timeout)
 }

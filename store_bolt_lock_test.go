@@ -20,10 +20,7 @@ import (
 func TestBoltLockOpenWaitsForCompact(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "vault.db")
-	first, err := OpenBoltStore(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := openStoreForTest(t, path)
 	for i := range 100 {
 		if err := first.Create(ctx, mergeTestRecord(i)); err != nil {
 			t.Fatal(err)
@@ -63,10 +60,7 @@ func TestBoltLockOpenWaitsForCompact(t *testing.T) {
 	if got.at.Before(closed) {
 		t.Errorf("the second store was opened and closed before the first one closed")
 	}
-	reopened, err := OpenBoltStore(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reopened := openStoreForTest(t, path)
 	defer reopened.Close()
 	if _, err := reopened.Get(ctx, mergeTestRecord(1000).Token); err != nil {
 		t.Errorf("Get of the second store's record: %v, want it in the file", err)
@@ -81,10 +75,7 @@ func TestBoltLockOpenWaitsForCompact(t *testing.T) {
 func TestBoltLockHeldAcrossReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "vault.db")
-	s, err := OpenBoltStore(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStoreForTest(t, path)
 	s.reopenAfter = 1
 	for i := range 10 {
 		if err := s.Create(ctx, mergeTestRecord(i)); err != nil {
@@ -137,10 +128,7 @@ func TestBoltLockFileReadableByAll(t *testing.T) {
 	defer syscall.Umask(old)
 
 	path := filepath.Join(t.TempDir(), "vault.db")
-	s, err := OpenBoltStore(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStoreForTest(t, path)
 	defer s.Close()
 
 	info, err := os.Stat(path + lockSuffix)

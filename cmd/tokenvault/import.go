@@ -151,15 +151,6 @@ func regularFileSize(r io.Reader) int64 {
 // per line or, with src, one per CSV row, and reports progress. stripBOM
 // removes a UTF-8 byte order mark from the first line.
 func runImport(ctx context.Context, s streams, in io.Reader, size int64, src *csvSource, stripBOM bool, fn batchFunc) error {
-	unit := "lines"
-	if src != nil {
-		unit = "rows"
-	}
-	prog := newProgress(s.stderr, "import", unit)
-	// Messages about single values go to the same terminal line as the bar,
-	// which must be cleared first.
-	s.stderr = prog.lineWriter()
-
 	p := &pipeline{noun: "line", emptied: "output line", inFlight: batchesInFlightItems, batch: fn}
 	if src == nil {
 		p.read = func(out chan<- inputLine) { readLines(in, out, stripBOM) }
@@ -178,6 +169,11 @@ func runImport(ctx context.Context, s streams, in io.Reader, size int64, src *cs
 		p.read = src.send
 		p.out = w
 	}
+
+	prog := newProgress(s.stderr, "import", p.noun+"s")
+	// Messages about single values go to the same terminal line as the bar,
+	// which must be cleared first.
+	s.stderr = prog.lineWriter()
 
 	count := int64(0)
 	p.written = func(job *lineJob) {
