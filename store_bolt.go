@@ -70,7 +70,7 @@ type BoltOptions struct {
 const maxFingerprintMergeAfter = 1 << 24
 
 // BoltStore is the Store kept in one bbolt file. Creates and Updates from
-// concurrent goroutines share commits through a commit loop; every write is
+// concurrent goroutines share commits through a commit queue; every write is
 // on disk (fsync) before the method returns. New fingerprint index entries
 // are appended to a log, which a background goroutine merges into the sorted
 // index every BoltOptions.FingerprintMergeAfter entries.
@@ -284,7 +284,6 @@ func (s *BoltStore) closeFile() error {
 		return s.closeErr
 	}
 	s.closed = true
-	s.commits.close()
 	if s.guard.damaged.Load() {
 		// NOTE: bbolt may still hold the locks of the call that panicked,
 		// so closing it could block forever. The file and its lock stay
@@ -348,7 +347,7 @@ func storeError(err error) error {
 	return err
 }
 
-// Create commits through the store's commit loop, so that concurrent calls
+// Create commits through the store's commit queue, so that concurrent calls
 // share a commit.
 func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 	unlock, err := s.enter(ctx)
@@ -428,7 +427,7 @@ func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Even
 	return events, nil
 }
 
-// write runs fn through the commit loop, or returns ErrStoreClosed. It then
+// write runs fn through the commit queue, or returns ErrStoreClosed. It then
 // reopens the file or starts a merge of the fingerprint log if either is due,
 // and waits for the merge, or until ctx ends, if the log is too long. The
 // wait does not change the result: fn's write is committed by then.
@@ -439,7 +438,7 @@ func (s *BoltStore) write(ctx context.Context, fn func(tx *bolt.Tx) error) error
 	return err
 }
 
-// commit runs fn through the commit loop, or returns ErrStoreClosed, and
+// commit runs fn through the commit queue, or returns ErrStoreClosed, and
 // reopens the file if that is due. The merge writes through it, so that its
 // writes share commits and syncs with callers' writes.
 func (s *BoltStore) commit(fn func(tx *bolt.Tx) error) error {
@@ -450,7 +449,7 @@ func (s *BoltStore) commit(fn func(tx *bolt.Tx) error) error {
 	return err
 }
 
-// submit runs fn through the commit loop and reports whether the file should
+// submit runs fn through the commit queue and reports whether the file should
 // be reopened. A panic of the caller's function passes through it, after
 // mu is released.
 func (s *BoltStore) submit(fn func(tx *bolt.Tx) error) (grown bool, err error) {

@@ -10,7 +10,7 @@ import (
 
 var _ BatchCreator = (*BoltStore)(nil)
 
-// CreateBatch commits the records through the store's commit loop as one
+// CreateBatch commits the records through the store's commit queue as one
 // write, so that it shares its commit with concurrent calls.
 //
 // It writes the records to the token bucket in token order. bbolt keeps the
@@ -25,7 +25,8 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 	unlock()
 
 	// Everything that does not need the transaction happens here, outside
-	// the commit loop, whose single goroutine is the store's bottleneck.
+	// the shared commit, which one goroutine at a time runs and which is the
+	// store's bottleneck.
 	errs := make([]error, len(recs))
 	values := make([][]byte, len(recs))
 	keys := make([][]byte, len(recs))
@@ -39,7 +40,7 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 	order, earlier := tokenOrder(keys, valid)
 
 	err = s.write(ctx, func(tx *bolt.Tx) error {
-		// The commit loop may run this function again, so every run starts
+		// The shared commit may run this function again, so every run starts
 		// from the size checks alone.
 		copy(errs, valid)
 		tokens := tx.Bucket(bucketTokens).Cursor()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,19 +14,25 @@ import (
 const maxCommitBatch = 4096
 
 // committer runs the writes of concurrent Create and Update calls in shared
-// bbolt transactions: one goroutine takes every write waiting when the
-// previous commit ends and commits them together, so the next commit starts
-// as soon as the disk has synced the last one. Each caller returns after the
-// commit that holds its write, so a returned token is on disk.
+// bbolt transactions. Writes wait in a queue. One caller at a time, the
+// leader, takes every write waiting and commits them together on its own
+// goroutine. It then makes the oldest waiting caller the next leader, so the
+// next commit starts as soon as the disk has synced the last one. Each caller
+// returns after the commit that holds its write, so a returned token is on
+// disk.
 //
-// bbolt's own Batch does the same but waits for a timer first, which fires
-// about a millisecond late on Linux and caps the commit rate.
+// A caller with no write ahead of it commits at once, without waking another
+// goroutine. bbolt's own Batch waits for a timer before each commit, and on
+// the benchmark machine a 200 µs timer fired after about 1.1 ms
+// (docs/benchmarks.md), which caps the commit rate.
 type committer struct {
 	db    *bolt.DB
 	guard *damageGuard
-	ops   chan *commitOp
-	stop  chan struct{}
-	done  chan struct{}
+
+	mu      sync.Mutex
+	queue   []*commitOp // waiting for a commit, oldest first
+	spare   []*commitOp // the previous batch's slice, reused for the queue
+	leading bool        // a caller commits, or has been made the leader
 
 	// pages is bbolt's count of page allocations since the file was
 	// opened, read after each commit so that writes need not ask bbolt.
@@ -37,8 +44,12 @@ type committer struct {
 // effect outside tx other than setting its own results.
 type commitOp struct {
 	fn     func(tx *bolt.Tx) error
-	result chan error // buffered, receives exactly one value
+	result chan error // buffered; receives errLead at most once, then exactly one result
 }
+
+// errLead, sent on a waiting caller's result channel, makes that caller the
+// leader. Its own write is among those it then commits.
+var errLead = errors.New("lead the next commit")
 
 // noWriteError is returned by a commitOp's fn that decided, before writing
 // anything, to fail with err, or to succeed without a change when err is nil.
@@ -50,8 +61,8 @@ func (e *noWriteError) Error() string { return fmt.Sprintf("no write: %v", e.err
 func noWrite(err error) error { return &noWriteError{err: err} }
 
 // panicError carries a panic of a caller's function, such as the fn given to
-// Update, out of the commit loop to the caller's goroutine, where it is raised
-// again. It aborts the batch like any other failure after a write.
+// Update, out of the shared transaction to the caller's goroutine, where it is
+// raised again. It aborts the batch like any other failure after a write.
 type panicError struct{ value any }
 
 func (e *panicError) Error() string { return "tokenvault: store write function panicked" }
@@ -61,23 +72,29 @@ func (e *panicError) Error() string { return "tokenvault: store write function p
 var errNothingWritten = errors.New("nothing written")
 
 func newCommitter(db *bolt.DB, guard *damageGuard) *committer {
-	c := &committer{
-		db:    db,
-		guard: guard,
-		ops:   make(chan *commitOp, 256),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-	}
-	go c.run()
-	return c
+	return &committer{db: db, guard: guard}
 }
 
 // submit runs fn in a shared transaction and returns its error after the
-// commit. The caller must not submit after close has started.
+// commit. The store's lock keeps writes out while it closes or reopens the
+// file, so the queue is empty then.
 func (c *committer) submit(fn func(tx *bolt.Tx) error) error {
 	op := &commitOp{fn: fn, result: make(chan error, 1)}
-	c.ops <- op
-	err := <-op.result
+
+	c.mu.Lock()
+	c.queue = append(c.queue, op)
+	lead := !c.leading
+	c.leading = true
+	c.mu.Unlock()
+
+	err := errLead
+	if !lead {
+		err = <-op.result
+	}
+	if err == errLead {
+		c.lead()
+		err = <-op.result
+	}
 
 	var p *panicError
 	if errors.As(err, &p) {
@@ -86,36 +103,30 @@ func (c *committer) submit(fn func(tx *bolt.Tx) error) error {
 	return err
 }
 
-// close stops the commit loop after the writes already submitted.
-func (c *committer) close() {
-	close(c.stop)
-	<-c.done
-}
-
-func (c *committer) run() {
-	defer close(c.done)
-	batch := make([]*commitOp, 0, maxCommitBatch)
-	for {
-		select {
-		case op := <-c.ops:
-			batch = append(batch[:0], op)
-		case <-c.stop:
-			return
-		}
-
-	collect:
-		for len(batch) < maxCommitBatch {
-			select {
-			case op := <-c.ops:
-				batch = append(batch, op)
-			default:
-				break collect
-			}
-		}
-		c.commit(batch)
-		stats := c.db.Stats()
-		c.pages.Store(int64(stats.TxStats.GetPageCount()))
+// lead commits the writes waiting, then hands the lead to the oldest caller
+// still waiting, or gives it up when none is.
+func (c *committer) lead() {
+	c.mu.Lock()
+	batch := c.queue
+	if len(batch) > maxCommitBatch {
+		batch = batch[:maxCommitBatch]
 	}
+	c.queue = append(c.spare[:0], c.queue[len(batch):]...)
+	c.mu.Unlock()
+
+	c.commit(batch)
+	stats := c.db.Stats()
+	c.pages.Store(int64(stats.TxStats.GetPageCount()))
+
+	c.mu.Lock()
+	clear(batch)
+	c.spare = batch[:0]
+	if len(c.queue) == 0 {
+		c.leading = false
+	} else {
+		c.queue[0].result <- errLead
+	}
+	c.mu.Unlock()
 }
 
 // commit runs the batch in one transaction. A write that fails after it may

@@ -54,7 +54,6 @@ func (s *BoltStore) Compact(ctx context.Context) error {
 	}
 	defer os.Remove(tmp)
 
-	s.commits.close()
 	if err := s.db.Close(); err != nil {
 		s.closed, s.closeErr = true, err
 		return fmt.Errorf("tokenvault: compact %s: close: %w", s.path, err)

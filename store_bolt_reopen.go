@@ -29,7 +29,6 @@ func (s *BoltStore) reopen() {
 		return
 	}
 
-	s.commits.close()
 	if err := s.db.Close(); err != nil {
 		s.closed, s.closeErr = true, err
 		return

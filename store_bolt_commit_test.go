@@ -1,0 +1,169 @@
+package tokenvault
+
+import (
+	"encoding/binary"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// openCommitter opens a new bbolt file with the token bucket alone, which
+// every commit expects, and returns a committer on it.
+func openCommitter(t *testing.T) *committer {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "commit.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket(bucketTokens)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return newCommitter(db, &damageGuard{})
+}
+
+// putWrite returns a write that puts key n in the token bucket and records
+// the transaction it ran in.
+func putWrite(n int, txid *int) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		*txid = tx.ID()
+		return tx.Bucket(bucketTokens).Put(binary.BigEndian.AppendUint64(nil, uint64(n)), []byte("v"))
+	}
+}
+
+// waitForQueue waits until a caller leads and n writes wait in c's queue.
+func waitForQueue(t *testing.T, c *committer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.mu.Lock()
+		leading, queued := c.leading, len(c.queue)
+		c.mu.Unlock()
+		if leading && queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes wait in the queue after 30 s, want %d", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitForWrites waits for the writes of wg, and fails the test if they have
+// not all returned after 30 s.
+func waitForWrites(t *testing.T, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("queued writes have not returned after 30 s")
+	}
+}
+
+// Writes that queue behind a commit share the next commits, at most
+// maxCommitBatch to a commit, and the lead passes from caller to caller
+// until the queue is empty.
+func TestCommitQueueBatches(t *testing.T) {
+	c := openCommitter(t)
+
+	// The first write holds its commit open until every other write waits.
+	release := make(chan struct{})
+	var firstTx int
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- c.submit(func(tx *bolt.Tx) error {
+			<-release
+			return putWrite(0, &firstTx)(tx)
+		})
+	}()
+	waitForQueue(t, c, 0)
+
+	const queued = maxCommitBatch + 5
+	txids := make([]int, queued)
+	errs := make([]error, queued)
+	var wg sync.WaitGroup
+	for i := range queued {
+		wg.Go(func() { errs[i] = c.submit(putWrite(i+1, &txids[i])) })
+	}
+	waitForQueue(t, c, queued)
+	close(release)
+	waitForWrites(t, &wg)
+
+	if err := <-firstDone; err != nil {
+		t.Fatalf("first write: %v", err)
+	}
+	perTx := make(map[int]int)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("write %d: %v", i+1, err)
+		}
+		perTx[txids[i]]++
+	}
+	want := map[int]int{firstTx + 1: maxCommitBatch, firstTx + 2: queued - maxCommitBatch}
+	if len(perTx) != len(want) || perTx[firstTx+1] != want[firstTx+1] || perTx[firstTx+2] != want[firstTx+2] {
+		t.Errorf("writes per transaction after the first (%d) = %v, want %v", firstTx, perTx, want)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leading || len(c.queue) > 0 {
+		t.Errorf("after every write returned: leading = %v with %d queued, want no leader and none", c.leading, len(c.queue))
+	}
+}
+
+// A caller whose write function panics while it leads still hands the lead
+// on before the panic reaches it, so the writes waiting behind it commit.
+func TestCommitQueueLeaderPanics(t *testing.T) {
+	c := openCommitter(t)
+
+	release := make(chan struct{})
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		c.submit(func(tx *bolt.Tx) error {
+			<-release
+			return &panicError{value: "write function panics"}
+		})
+	}()
+	waitForQueue(t, c, 0)
+
+	const queued = 10
+	txids := make([]int, queued)
+	errs := make([]error, queued)
+	var wg sync.WaitGroup
+	for i := range queued {
+		wg.Go(func() { errs[i] = c.submit(putWrite(i, &txids[i])) })
+	}
+	waitForQueue(t, c, queued)
+	close(release)
+	waitForWrites(t, &wg)
+
+	if v := <-panicked; v != "write function panics" {
+		t.Errorf("leading caller recovered %v, want its function's panic", v)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d behind the panicking leader: %v", i, err)
+		}
+	}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bucketTokens).Stats().KeyN; n != queued {
+			t.Errorf("bucket holds %d keys, want %d", n, queued)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
