@@ -34,6 +34,12 @@ type committer struct {
 	spare   []*commitOp // the previous batch's slice, reused for the queue
 	leading bool        // a caller commits, or has been made the leader
 
+	// pending and running belong to the leader. pending is the batch of the
+	// transaction in progress, and running is the index in pending of the
+	// write whose function runs, or -1.
+	pending []*commitOp
+	running int
+
 	// pages is bbolt's count of page allocations since the file was
 	// opened, read after each commit so that writes need not ask bbolt.
 	pages atomic.Int64
@@ -67,6 +73,10 @@ type panicError struct{ value any }
 
 func (e *panicError) Error() string { return "tokenvault: store write function panicked" }
 
+// errWriteExited is the result of a write whose function called
+// runtime.Goexit, and of the write of the goroutine that ran it.
+var errWriteExited = errors.New("tokenvault: a store write function called runtime.Goexit, so its transaction was rolled back")
+
 // errNothingWritten rolls back a transaction in which every write returned
 // noWrite, because a commit with nothing to write still syncs the file.
 var errNothingWritten = errors.New("nothing written")
@@ -92,7 +102,7 @@ func (c *committer) submit(fn func(tx *bolt.Tx) error) error {
 		err = <-op.result
 	}
 	if err == errLead {
-		c.lead()
+		c.lead(op)
 		err = <-op.result
 	}
 
@@ -103,24 +113,59 @@ func (c *committer) submit(fn func(tx *bolt.Tx) error) error {
 	return err
 }
 
-// lead commits the writes waiting, then hands the lead to the oldest caller
-// still waiting, or gives it up when none is.
-func (c *committer) lead() {
+// lead commits the writes waiting, own among them, then hands the lead to
+// the oldest caller still waiting, or gives it up when none is.
+func (c *committer) lead(own *commitOp) {
 	c.mu.Lock()
-	batch := c.queue
-	if len(batch) > maxCommitBatch {
-		batch = batch[:maxCommitBatch]
-	}
-	c.queue = append(c.spare[:0], c.queue[len(batch):]...)
+	dequeued := c.queue
+	batch := dequeued[:min(len(dequeued), maxCommitBatch)]
+	c.queue = append(c.spare[:0], dequeued[len(batch):]...)
 	c.mu.Unlock()
+
+	// A write function that calls runtime.Goexit, such as t.FailNow in a
+	// test, ends this goroutine inside the transaction, which bbolt then
+	// rolls back. The deferred call still passes the lead on.
+	committed := false
+	defer func() {
+		if !committed {
+			c.requeueAfterExit(own)
+		}
+		c.handOff(dequeued)
+	}()
 
 	c.commit(batch)
 	stats := c.db.Stats()
 	c.pages.Store(int64(stats.TxStats.GetPageCount()))
+	committed = true
+}
+
+// requeueAfterExit fails the write whose function called runtime.Goexit, and
+// the leader's own write, whose goroutine is ending, with errWriteExited. The
+// other writes of the rolled-back transaction go back to the front of the
+// queue.
+func (c *committer) requeueAfterExit(own *commitOp) {
+	var retry []*commitOp
+	for i, op := range c.pending {
+		if i == c.running || op == own {
+			op.result <- errWriteExited
+			continue
+		}
+		retry = append(retry, op)
+	}
 
 	c.mu.Lock()
-	clear(batch)
-	c.spare = batch[:0]
+	c.queue = append(retry, c.queue...)
+	c.mu.Unlock()
+}
+
+// handOff makes the oldest waiting caller the leader, or ends the lead when
+// none waits. dequeued, the slice the batch came from, becomes the spare.
+func (c *committer) handOff(dequeued []*commitOp) {
+	// Clearing all of dequeued, the writes moved back to the queue too, lets
+	// their records be collected.
+	c.mu.Lock()
+	clear(dequeued)
+	c.spare = dequeued[:0]
 	if len(c.queue) == 0 {
 		c.leading = false
 	} else {
@@ -135,6 +180,7 @@ func (c *committer) lead() {
 func (c *committer) commit(batch []*commitOp) {
 	results := make([]error, len(batch))
 	for len(batch) > 0 {
+		c.pending, c.running = batch, -1
 		failed := -1
 		err := c.guard.run(func() error {
 			return c.db.Update(func(tx *bolt.Tx) error {
@@ -156,6 +202,7 @@ func (c *committer) commit(batch []*commitOp) {
 				op.result <- results[i]
 			}
 		}
+		c.pending = nil
 		return
 	}
 }
@@ -165,7 +212,9 @@ func (c *committer) commit(batch []*commitOp) {
 func (c *committer) apply(tx *bolt.Tx, batch []*commitOp, results []error, failed *int) error {
 	wrote := false
 	for i, op := range batch {
+		c.running = i
 		err := op.fn(tx)
+		c.running = -1
 		var nw *noWriteError
 		switch {
 		case errors.As(err, &nw):
@@ -210,6 +259,7 @@ func (g *damageGuard) run(fn func() error) (err error) {
 // callerFunc runs a function the caller gave and catches its panic, to be
 // raised again in the caller's goroutine, so that damageGuard catches only
 // bbolt's own panics.
+
 func callerFunc[T any](fn func(*Record) (T, error), rec *Record) (result T, err error) {
 	defer func() {
 		if v := recover(); v != nil {

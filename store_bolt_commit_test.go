@@ -2,10 +2,13 @@ package tokenvault
 
 import (
 	"encoding/binary"
+	"errors"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -166,4 +169,134 @@ func TestCommitQueueLeaderPanics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// exitingWrite is the outcome of a submit whose goroutine may end in
+// runtime.Goexit: the error, if submit returned, and whether it returned.
+type exitingWrite struct {
+	err      error
+	returned bool
+	ended    chan struct{} // closed when the goroutine ends
+}
+
+// submitAsync submits fn from a new goroutine.
+func submitAsync(c *committer, fn func(tx *bolt.Tx) error) *exitingWrite {
+	w := &exitingWrite{ended: make(chan struct{})}
+	go func() {
+		defer close(w.ended)
+		w.err = c.submit(fn)
+		w.returned = true
+	}()
+	return w
+}
+
+// A write function that calls runtime.Goexit ends the goroutine that leads
+// the commit. Its write and the leader's fail, the other writes of the
+// transaction commit again, and the store keeps taking writes.
+func TestCommitQueueWriteGoexit(t *testing.T) {
+	c := openCommitter(t)
+
+	release := make(chan struct{})
+	var firstTx int
+	first := submitAsync(c, func(tx *bolt.Tx) error {
+		<-release
+		return putWrite(0, &firstTx)(tx)
+	})
+	waitForQueue(t, c, 0)
+
+	// leader leads the second commit, in which exiting's function ends
+	// leader's goroutine.
+	var leaderTx, otherTx int
+	leader := submitAsync(c, putWrite(1, &leaderTx))
+	waitForQueue(t, c, 1)
+	exiting := submitAsync(c, func(tx *bolt.Tx) error {
+		runtime.Goexit()
+		return nil
+	})
+	waitForQueue(t, c, 2)
+	other := submitAsync(c, putWrite(2, &otherTx))
+	waitForQueue(t, c, 3)
+	close(release)
+
+	for _, w := range []*exitingWrite{first, leader, exiting, other} {
+		select {
+		case <-w.ended:
+		case <-time.After(30 * time.Second):
+			t.Fatal("a write has not ended after 30 s")
+		}
+	}
+	if !first.returned || first.err != nil {
+		t.Errorf("first write: returned %v, err %v, want nil", first.returned, first.err)
+	}
+	if leader.returned {
+		t.Errorf("leading write returned %v, want its goroutine ended", leader.err)
+	}
+	if !exiting.returned || !errors.Is(exiting.err, errWriteExited) {
+		t.Errorf("exiting write: returned %v, err %v, want %v", exiting.returned, exiting.err, errWriteExited)
+	}
+	if !other.returned || other.err != nil {
+		t.Errorf("other write: returned %v, err %v, want nil", other.returned, other.err)
+	}
+
+	var lastTx int
+	if err := c.submit(putWrite(3, &lastTx)); err != nil {
+		t.Fatalf("write after the exit: %v", err)
+	}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		for n, want := range []bool{true, false, true, true} {
+			got := tx.Bucket(bucketTokens).Get(binary.BigEndian.AppendUint64(nil, uint64(n))) != nil
+			if got != want {
+				t.Errorf("key %d stored = %v, want %v", n, got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The queue keeps no finished write reachable, even after a queue longer than
+// one commit takes, so a write's record can be collected once it returns.
+func TestCommitQueueReleasesWrites(t *testing.T) {
+	c := openCommitter(t)
+
+	release := make(chan struct{})
+	var firstTx int
+	first := submitAsync(c, func(tx *bolt.Tx) error {
+		<-release
+		return putWrite(0, &firstTx)(tx)
+	})
+	waitForQueue(t, c, 0)
+
+	const queued = maxCommitBatch + 5
+	payloads := make([]weak.Pointer[[64]byte], queued)
+	var wg sync.WaitGroup
+	for i := range queued {
+		payload := new([64]byte)
+		payloads[i] = weak.Make(payload)
+		wg.Go(func() {
+			c.submit(func(tx *bolt.Tx) error {
+				payload[0]++
+				return nil
+			})
+		})
+	}
+	waitForQueue(t, c, queued)
+	close(release)
+	waitForWrites(t, &wg)
+	<-first.ended
+
+	runtime.GC()
+	runtime.GC()
+	alive := 0
+	for _, p := range payloads {
+		if p.Value() != nil {
+			alive++
+		}
+	}
+	if alive > 0 {
+		t.Errorf("%d of %d finished writes are still reachable", alive, queued)
+	}
+	runtime.KeepAlive(c)
 }
