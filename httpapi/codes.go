@@ -122,7 +122,7 @@ var codes = [numCodes]codeInfo{
 	codeCanceled:    {"canceled", http.StatusServiceUnavailable, "The request was canceled before the vault finished it"},
 	// A value is never returned, and a change never reported as done,
 	// without its audit record.
-	codeAuditUnavailable: {"audit_unavailable", http.StatusServiceUnavailable, "The audit record could not be written; nothing was returned. A lifecycle change may have been applied: retrying it is safe"},
+	codeAuditUnavailable: {"audit_unavailable", http.StatusServiceUnavailable, "The audit record could not be written, so no value was returned"},
 	codeInternal:         {"internal_error", http.StatusInternalServerError, "Internal server error"},
 }
 

@@ -190,6 +190,11 @@
 // (404), method (405), body size (413), signature (401), Content-Type (415),
 // decoding and field checks (400), the sender's brands (403), then the vault.
 //
+// A few malformed requests never reach the Handler: the http.Server responds to
+// them itself, in plain text rather than JSON. Among them are 431 for headers
+// over the server's MaxHeaderBytes (16 KiB in tokenvault serve) and 400 for a
+// request without a Host header or a plain HTTP request to a TLS port.
+//
 // # API keys
 //
 // Every route but /healthz, /readyz, /metrics and /notifications needs the

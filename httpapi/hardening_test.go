@@ -34,10 +34,19 @@ func TestAuditFailureWithholdsValue(t *testing.T) {
 	token := f.tokenize("value behind an audit record", nil)
 	w.broken.Store(true)
 
-	for _, path := range []string{"/detokenize", "/suspend", "/close"} {
+	messages := map[string]string{
+		"/detokenize": "no value was returned",
+		"/suspend":    "the token was not changed",
+		"/close":      "the token was not changed",
+	}
+	for path, message := range messages {
 		r := f.post(path, apikey.RoleAdmin, jsonBody(t, map[string]string{"token": token}))
-		if e := r.errorBody(t); r.status != http.StatusServiceUnavailable || e.Code != "audit_unavailable" {
+		e := r.errorBody(t)
+		if r.status != http.StatusServiceUnavailable || e.Code != "audit_unavailable" {
 			t.Errorf("%s with a broken audit log = %d %s, want 503 audit_unavailable", path, r.status, e.Code)
+		}
+		if !strings.Contains(e.Error, message) {
+			t.Errorf("%s with a broken audit log: message %q does not say %q", path, e.Error, message)
 		}
 	}
 	info, err := f.vault.Inspect(context.Background(), token)
@@ -53,6 +62,44 @@ func TestAuditFailureWithholdsValue(t *testing.T) {
 	}
 	if !strings.Contains(f.log.String(), "audit record not written") {
 		t.Error("the error log does not report the failed audit write")
+	}
+}
+
+// limitedWriter accepts the next remaining writes, then fails every write.
+type limitedWriter struct{ remaining atomic.Int64 }
+
+func (w *limitedWriter) Write(p []byte) (int, error) {
+	if w.remaining.Add(-1) < 0 {
+		return 0, errors.New("no space left on device")
+	}
+	return len(p), nil
+}
+
+// A lifecycle request whose "requested" record is written but whose outcome
+// record is not gets 503, with a message that says the change may have been
+// applied, and the change is kept.
+func TestAuditOutcomeFailureAfterChange(t *testing.T) {
+	w := &limitedWriter{}
+	w.remaining.Store(1 << 20)
+	f := newFixture(t, func(c *httpapi.Config) { c.Audit = slog.New(slog.NewJSONHandler(w, nil)) })
+	token := f.tokenize("value behind an audit record", nil)
+
+	w.remaining.Store(1)
+	r := f.post("/suspend", apikey.RoleAdmin, jsonBody(t, map[string]string{"token": token}))
+	e := r.errorBody(t)
+	if r.status != http.StatusServiceUnavailable || e.Code != "audit_unavailable" {
+		t.Errorf("/suspend with a failing outcome record = %d %s, want 503 audit_unavailable", r.status, e.Code)
+	}
+	if !strings.Contains(e.Error, "may have been applied") {
+		t.Errorf("/suspend with a failing outcome record: message %q does not say the change may have been applied", e.Error)
+	}
+
+	info, err := f.vault.Inspect(context.Background(), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != tokenvault.StateSuspended {
+		t.Errorf("after /suspend with a failing outcome record the token is %s, want suspended", info.State)
 	}
 }
 

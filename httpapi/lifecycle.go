@@ -21,6 +21,14 @@ const (
 	messageClosed    = "Token closed successfully"
 )
 
+// Messages of 503 audit_unavailable on the lifecycle routes. The record
+// written before a change decides whether the change is made, so only a
+// failure of the outcome record leaves a change that may have been applied.
+const (
+	auditBeforeChangeMessage = "The audit record could not be written, so the token was not changed"
+	auditAfterChangeMessage  = "The audit record of the outcome could not be written. The change may have been applied: retrying it is safe"
+)
+
 // changeState serves POST /suspend, /activate and /close. The API key's id
 // is the change's actor and the body's reason its reason.
 func (h *Handler) changeState(x *exchange, to tokenvault.State) {
@@ -38,7 +46,7 @@ func (h *Handler) changeState(x *exchange, to tokenvault.State) {
 	}
 
 	if err := x.auditRequested(req.Token, purpose); err != nil {
-		x.fail(auditFailed(err))
+		x.fail(failf(codeAuditUnavailable, auditBeforeChangeMessage))
 		return
 	}
 
@@ -56,7 +64,7 @@ func (h *Handler) changeState(x *exchange, to tokenvault.State) {
 	}
 	p = vaultProblem(err)
 	if err := x.audit(req.Token, -1, p.code, purpose); err != nil {
-		x.fail(auditFailed(err))
+		x.fail(failf(codeAuditUnavailable, auditAfterChangeMessage))
 		return
 	}
 	if p.failed() {

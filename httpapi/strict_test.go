@@ -59,7 +59,13 @@ var bodyRoutes = []struct {
 	{"/activate", apikey.RoleLifecycle, "token", nil},
 	{"/close", apikey.RoleLifecycle, "token", nil},
 	{"/tokenize/batch", apikey.RoleTokenize, "data", func(item string) string { return `{"items":[{"data":"ok"},` + item + `]}` }},
+	{"/detokenize/batch", apikey.RoleDetokenize, "tokens", nil},
 }
+
+// arrayFields are the required fields that take an array of strings, with a
+// valid value that replaces the cases' "x", so that a case's second key, not
+// the first, decides its error.
+var arrayFields = map[string]string{"tokens": `["x"]`}
 
 func TestStrictInput(t *testing.T) {
 	f := newFixture(t)
@@ -67,7 +73,11 @@ func TestStrictInput(t *testing.T) {
 	for _, route := range bodyRoutes {
 		for _, tc := range strictCases {
 			t.Run(route.path+"/"+tc.name, func(t *testing.T) {
-				body := strings.ReplaceAll(tc.body, "UPPERFIELD", strings.ToUpper(route.field[:1])+route.field[1:])
+				body := tc.body
+				if valid, ok := arrayFields[route.field]; ok {
+					body = strings.ReplaceAll(body, `"FIELD":"x"`, `"FIELD":`+valid)
+				}
+				body = strings.ReplaceAll(body, "UPPERFIELD", strings.ToUpper(route.field[:1])+route.field[1:])
 				body = strings.ReplaceAll(body, "FIELD", route.field)
 				if route.wrap != nil && tc.status == 400 && strings.HasPrefix(body, "{") && !strings.Contains(tc.name, "trailing") {
 					// Nest the case in the second batch item.
