@@ -325,7 +325,7 @@ func runServe(ctx context.Context, s streams, cfg *serveConfig) error {
 	if err != nil {
 		return fail("open audit log failed", err, "audit_log", cfg.auditLog)
 	}
-	defer closeAudit()
+	defer closeAudit() // for the early returns; the shutdown closes it first
 
 	endpoints, err := loadServeEndpoints(logger, cfg.webhooks, cfg.webhooksNamed)
 	if err != nil {
@@ -380,7 +380,15 @@ func runServe(ctx context.Context, s streams, cfg *serveConfig) error {
 		return errReported
 	case <-ctx.Done():
 	}
-	return shutdown(logger, srv, served, handler, vault, stopBackground, cfg, context.Cause(ctx))
+	err = shutdown(logger, srv, served, handler, vault, stopBackground, cfg, context.Cause(ctx))
+	if !closeAudit() {
+		err = errReported
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
 }
 
 // startExpiryLoop records the expiry of tokens with Vault.RecordExpirations
@@ -493,7 +501,6 @@ func shutdown(logger *slog.Logger, srv *http.Server, served <-chan error, handle
 	if !clean {
 		return errReported
 	}
-	logger.Info("stopped")
 	return nil
 }
 

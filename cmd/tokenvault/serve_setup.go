@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // listen opens the listening socket on cfg.addr. With --no-auth it also
@@ -55,23 +57,32 @@ func isLoopbackHost(addr string) bool {
 // to stderr if path is "-", and the function that closes the file. A file is
 // opened for appending and created with mode 0600. Every record has
 // "log":"audit", which distinguishes it from the operational log on stderr.
-func openAuditLog(path string, stderr io.Writer, logger *slog.Logger) (*slog.Logger, func(), error) {
+//
+// The close function syncs and closes the file once, however often it is
+// called. It logs a failure and reports it by returning false.
+func openAuditLog(path string, stderr io.Writer, logger *slog.Logger) (*slog.Logger, func() bool, error) {
 	if path == "-" {
-		return newAuditLogger(stderr), func() {}, nil
+		return newAuditLogger(stderr), func() bool { return true }, nil
 	}
 
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, err
 	}
-	closeFile := func() {
-		if err := f.Sync(); err != nil {
+	closeFile := sync.OnceValue(func() bool {
+		ok := true
+		// Pipes and character devices such as /dev/stdout cannot be
+		// synced, and fsync reports EINVAL for them.
+		if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 			logger.Error("sync audit log failed", "audit_log", path, "error", err.Error())
+			ok = false
 		}
 		if err := f.Close(); err != nil {
 			logger.Error("close audit log failed", "audit_log", path, "error", err.Error())
+			ok = false
 		}
-	}
+		return ok
+	})
 	return newAuditLogger(f), closeFile, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -477,6 +478,39 @@ func TestServeNoAuthOnLoopback(t *testing.T) {
 		t.Errorf("serve exited with status %d, want 0", code)
 	}
 	checkServeLogs(t, w, p, "", map[string]bool{pan: true})
+}
+
+// An audit log on a pipe, which cannot be synced, closes without an error at
+// shutdown, and "stopped" is the last line of serve's log.
+func TestServeAuditLogOnPipe(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGTERM cannot be sent on Windows, and there is no /dev/stdout")
+	}
+	w := newWorkspace(t)
+	// startServe gives the child a pipe as its standard output.
+	p := startServe(t, w, "--no-auth", "--audit-log", "/dev/stdout")
+
+	c := newAPIClient(p)
+	r := c.do(t, "POST", "/tokenize", "", map[string]any{"data": "a value for the audit log"})
+	if r.status != http.StatusOK {
+		t.Fatalf("POST /tokenize: %v, want 200", r)
+	}
+	r = c.do(t, "POST", "/detokenize", "", map[string]any{"token": r.str("token")})
+	if r.status != http.StatusOK {
+		t.Fatalf("POST /detokenize: %v, want 200", r)
+	}
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("serve exited with status %d, want 0\nstderr:\n%s", code, p.stderr)
+	}
+
+	if !strings.Contains(p.stdout.String(), `"route":"/detokenize"`) {
+		t.Errorf("standard output has no audit record of /detokenize:\n%s", p.stdout)
+	}
+	lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
+	var last map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last["msg"] != "stopped" {
+		t.Errorf("last log line = %q, want the \"stopped\" record", lines[len(lines)-1])
+	}
 }
 
 // TestServeLimits checks that the limit flags reach the handler.
