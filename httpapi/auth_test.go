@@ -166,5 +166,8 @@ func TestNoAuthRejectsForeignHost(t *testing.T) {
 		if want != http.StatusOK && strings.Contains(rec.Body.String(), "some value") {
 			t.Errorf("Host %q: response contains the value", host)
 		}
+		if want != http.StatusOK && !strings.Contains(rec.Body.String(), `"code":"host_not_allowed"`) {
+			t.Errorf("Host %q: body %s, want the code host_not_allowed", host, rec.Body)
+		}
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 
 	"github.com/tokenvault/tokenvault"
 	"github.com/tokenvault/tokenvault/apikey"
@@ -183,5 +186,34 @@ func TestActivateNamesOtherSuspenders(t *testing.T) {
 	r := f.post("/activate", apikey.RoleLifecycle, jsonBody(t, map[string]string{"token": token}))
 	if e := r.errorBody(t); r.status != http.StatusConflict || e.Code != "token_suspended" || !strings.Contains(e.Error, "visa-vts") {
 		t.Errorf("POST /activate = %d %s %q, want 409 token_suspended naming visa-vts", r.status, e.Code, e.Error)
+	}
+}
+
+// A body that breaks off gets 400 incomplete_body, and a request whose
+// context has ended before the vault runs gets 503 canceled.
+func TestIncompleteAndCanceledRequests(t *testing.T) {
+	f := newFixture(t)
+	request := func(body io.Reader) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/tokenize", body)
+		r.Host = "127.0.0.1:5001"
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+f.secrets[apikey.RoleTokenize])
+		return r
+	}
+
+	broken := io.MultiReader(strings.NewReader(`{"data":"4111111111`), iotest.ErrReader(io.ErrUnexpectedEOF))
+	r := f.serve("/tokenize", request(broken))
+	if e := r.errorBody(t); r.status != http.StatusBadRequest || e.Code != "incomplete_body" {
+		t.Errorf("body that breaks off = %d %s, want 400 incomplete_body", r.status, e.Code)
+	}
+	if strings.Contains(r.body, "4111111111") {
+		t.Errorf("response to a body that breaks off repeats its digits: %s", r.body)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r = f.serve("/tokenize", request(strings.NewReader(`{"data":"value of a canceled request"}`)).WithContext(ctx))
+	if e := r.errorBody(t); r.status != http.StatusServiceUnavailable || e.Code != "canceled" {
+		t.Errorf("request with a canceled context = %d %s, want 503 canceled", r.status, e.Code)
 	}
 }
