@@ -302,12 +302,39 @@ func (x *exchange) writeJSON(status int, fill func([]byte) []byte) {
 	x.release()
 }
 
-// fail sends the error response of p and logs p.err for 5xx statuses.
+// fail sends the error response of p and logs p.err for 5xx statuses, or
+// the rejection for 4xx statuses.
 func (x *exchange) fail(p problem) {
-	if p.err != nil {
+	switch {
+	case p.err != nil:
 		x.logProblem(p, -1)
+	case codes[p.code].status < 500:
+		x.logRejected(p)
 	}
 	x.writeError(p)
+}
+
+// logRejected logs a request rejected with a 4xx status, within the
+// handler's rate limit for such records.
+func (x *exchange) logRejected(p problem) {
+	suppressed, ok := x.h.rejectLog.allow(time.Now())
+	if !ok {
+		return
+	}
+
+	attrs := []slog.Attr{
+		slog.String("request_id", x.requestID),
+		slog.String("route", x.route.String()),
+		slog.Int("status", codes[p.code].status),
+		slog.String("code", p.code.String()),
+	}
+	if x.key.ID != "" {
+		attrs = append(attrs, slog.String("key_id", x.key.ID))
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("suppressed_before", suppressed))
+	}
+	x.h.log.LogAttrs(x.r.Context(), slog.LevelInfo, "request rejected", attrs...)
 }
 
 func (x *exchange) writeError(p problem) {

@@ -58,8 +58,12 @@ type Config struct {
 	// Required. A JSON handler is expected.
 	Audit *slog.Logger
 
-	// Log receives the errors behind 5xx responses, with the request id.
-	// nil discards them.
+	// Log receives the errors behind 5xx responses, with the request id, and
+	// an info record of each request rejected with a 4xx status: its request
+	// id, route, status, code and key id, never its body. Anyone can send
+	// such requests, so those records are limited to 20 a second with bursts
+	// of 100, and the next record counts those dropped in suppressed_before. nil discards
+	// them.
 	Log *slog.Logger
 
 	// Registry receives the handler's metrics, and GET /metrics serves it.
@@ -115,6 +119,7 @@ type Handler struct {
 	senderBrands  map[string][]tokenvault.Brand // Config.SenderBrands without empty lists
 	draining      atomic.Bool
 	rejections    rateLimiter // audit records of requests rejected before authentication succeeded
+	rejectLog     rateLimiter // records of 4xx responses in Config.Log
 	maxBatchBytes int         // bound on the values of one detokenize batch response
 }
 

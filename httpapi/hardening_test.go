@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/tokenvault/tokenvault"
 	"github.com/tokenvault/tokenvault/apikey"
@@ -79,7 +80,7 @@ func (w *limitedWriter) Write(p []byte) (int, error) {
 }
 
 // A lifecycle request whose "requested" record is written but whose outcome
-// record is not gets 503, with a message that says the change may have been
+// record is not gets 503, with a message stating the change may have been
 // applied, and the change is kept.
 func TestAuditOutcomeFailureAfterChange(t *testing.T) {
 	w := &limitedWriter{}
@@ -216,4 +217,58 @@ func TestIncompleteAndCanceledRequests(t *testing.T) {
 	if e := r.errorBody(t); r.status != http.StatusServiceUnavailable || e.Code != "canceled" {
 		t.Errorf("request with a canceled context = %d %s, want 503 canceled", r.status, e.Code)
 	}
+}
+
+// A request rejected with a 4xx status gets an info record in the error log,
+// without its body, and a flood of them is limited like the audit records of
+// rejected requests.
+func TestRejectedRequestsLogged(t *testing.T) {
+	f := newFixture(t)
+
+	r := f.post("/tokenize", apikey.RoleTokenize, `{"data":4111111111111111}`)
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("card number as a JSON number = %d, want 400", r.status)
+	}
+	records := rejectedRecords(t, f)
+	if len(records) != 1 {
+		t.Fatalf("%d \"request rejected\" records after one rejected request, want 1:\n%s", len(records), f.log)
+	}
+	want := map[string]any{"route": "/tokenize", "status": float64(400), "code": "invalid_type", "key_id": f.keyIDs[apikey.RoleTokenize]}
+	for name, value := range want {
+		if records[0][name] != value {
+			t.Errorf("record field %s = %v, want %v", name, records[0][name], value)
+		}
+	}
+	if records[0]["request_id"] == "" || records[0]["request_id"] == nil {
+		t.Error("record has no request_id")
+	}
+
+	const flood = 300
+	start := time.Now()
+	for range flood {
+		f.post("/tokenize", apikey.RoleTokenize, `{"data":null}`)
+	}
+	// The limit allows bursts of 100 and 20 a second after them.
+	maxRecords := 100 + 1 + int(20*time.Since(start).Seconds())
+	if n := len(rejectedRecords(t, f)); n < 100 || n > maxRecords {
+		t.Errorf("%d records after %d rejected requests, want 100 to %d", n, flood+1, maxRecords)
+	}
+	time.Sleep(100 * time.Millisecond)
+	f.post("/tokenize", apikey.RoleTokenize, `{"data":null}`)
+	records = rejectedRecords(t, f)
+	if dropped, _ := records[len(records)-1]["suppressed_before"].(float64); dropped < 1 {
+		t.Errorf("record after the burst has suppressed_before %v, want the count of records dropped", records[len(records)-1]["suppressed_before"])
+	}
+}
+
+// rejectedRecords returns the "request rejected" records of f's error log.
+func rejectedRecords(t *testing.T, f *fixture) []map[string]any {
+	t.Helper()
+	var records []map[string]any
+	for _, record := range parseJSONLines(t, f.log.String()) {
+		if record["msg"] == "request rejected" {
+			records = append(records, record)
+		}
+	}
+	return records
 }
