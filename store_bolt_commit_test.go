@@ -81,16 +81,8 @@ func TestCommitQueueBatches(t *testing.T) {
 	c := openCommitter(t)
 
 	// The first write holds its commit open until every other write waits.
-	release := make(chan struct{})
 	var firstTx int
-	firstDone := make(chan error, 1)
-	go func() {
-		firstDone <- c.submit(func(tx *bolt.Tx) error {
-			<-release
-			return putWrite(0, &firstTx)(tx)
-		})
-	}()
-	waitForQueue(t, c, 0)
+	release, first := holdCommit(t, c, &firstTx)
 
 	const queued = maxCommitBatch + 5
 	txids := make([]int, queued)
@@ -103,8 +95,9 @@ func TestCommitQueueBatches(t *testing.T) {
 	close(release)
 	waitForWrites(t, &wg)
 
-	if err := <-firstDone; err != nil {
-		t.Fatalf("first write: %v", err)
+	<-first.ended
+	if !first.returned || first.err != nil {
+		t.Fatalf("first write: returned %v, err %v, want nil", first.returned, first.err)
 	}
 	perTx := make(map[int]int)
 	for i, err := range errs {
@@ -190,19 +183,28 @@ func submitAsync(c *committer, fn func(tx *bolt.Tx) error) *exitingWrite {
 	return w
 }
 
+// holdCommit submits a write of key 0 that holds its commit open until
+// release is closed, and returns once that write leads. txid receives the
+// write's transaction.
+func holdCommit(t *testing.T, c *committer, txid *int) (release chan struct{}, first *exitingWrite) {
+	t.Helper()
+	release = make(chan struct{})
+	first = submitAsync(c, func(tx *bolt.Tx) error {
+		<-release
+		return putWrite(0, txid)(tx)
+	})
+	waitForQueue(t, c, 0)
+	return release, first
+}
+
 // A write function that calls runtime.Goexit ends the goroutine that leads
 // the commit. Its write and the leader's fail, the other writes of the
 // transaction commit again, and the store keeps taking writes.
 func TestCommitQueueWriteGoexit(t *testing.T) {
 	c := openCommitter(t)
 
-	release := make(chan struct{})
 	var firstTx int
-	first := submitAsync(c, func(tx *bolt.Tx) error {
-		<-release
-		return putWrite(0, &firstTx)(tx)
-	})
-	waitForQueue(t, c, 0)
+	release, first := holdCommit(t, c, &firstTx)
 
 	// leader leads the second commit, in which exiting's function ends
 	// leader's goroutine.
@@ -261,13 +263,8 @@ func TestCommitQueueWriteGoexit(t *testing.T) {
 func TestCommitQueueReleasesWrites(t *testing.T) {
 	c := openCommitter(t)
 
-	release := make(chan struct{})
 	var firstTx int
-	first := submitAsync(c, func(tx *bolt.Tx) error {
-		<-release
-		return putWrite(0, &firstTx)(tx)
-	})
-	waitForQueue(t, c, 0)
+	release, first := holdCommit(t, c, &firstTx)
 
 	const queued = maxCommitBatch + 5
 	payloads := make([]weak.Pointer[[64]byte], queued)
