@@ -115,8 +115,10 @@ It logs the number of tokens it recorded and each error. An interval of 0
 turns recording off: tokens still stop detokenizing at their expiry time, but
 no "expired" event is written while recording is off.
 
-serve writes its logs as JSON lines on standard error, and audit records
-to --audit-log: one for each detokenized token, each notification and each
+serve writes its logs as JSON lines on standard error: start and stop,
+each error it handles, and a "request rejected" record for each 4xx
+response, at most 20 a second after a burst of 100. Audit records go to
+--audit-log: one for each detokenized token, each notification and each
 rejected request on those routes, and two for each lifecycle request, one
 with the outcome "requested" before the change and one after it (default the database
 path with its extension replaced by .audit.log). Neither contains a value,
