@@ -105,6 +105,26 @@ func TestAuditOutcomeFailureAfterChange(t *testing.T) {
 	if info.State != tokenvault.StateSuspended {
 		t.Errorf("after /suspend with a failing outcome record the token is %s, want suspended", info.State)
 	}
+
+	// A change the vault rejects changes nothing, so its rejection is the
+	// response even when the outcome record fails.
+	w.remaining.Store(1 << 20)
+	if err := f.vault.CloseToken(context.Background(), token); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		token, code string
+		status      int
+	}{
+		{token, "token_closed", http.StatusConflict},
+		{"tok_unknown", "token_not_found", http.StatusNotFound},
+	} {
+		w.remaining.Store(1)
+		r := f.post("/suspend", apikey.RoleAdmin, jsonBody(t, map[string]string{"token": tc.token}))
+		if e := r.errorBody(t); r.status != tc.status || e.Code != tc.code {
+			t.Errorf("rejected /suspend with a failing outcome record = %d %s, want %d %s", r.status, e.Code, tc.status, tc.code)
+		}
+	}
 }
 
 func TestBatchResponseBounded(t *testing.T) {

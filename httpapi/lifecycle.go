@@ -62,8 +62,10 @@ func (h *Handler) changeState(x *exchange, to tokenvault.State) {
 	default:
 		err, message = h.vault.CloseToken(ctx, req.Token, opts[:]...), messageClosed
 	}
+	// When the vault rejected the change, nothing changed, so the rejection
+	// is the response even if its outcome record fails.
 	p = vaultProblem(err)
-	if err := x.audit(req.Token, -1, p.code, purpose); err != nil {
+	if err := x.audit(req.Token, -1, p.code, purpose); err != nil && !p.failed() {
 		x.fail(failf(codeAuditUnavailable, auditAfterChangeMessage))
 		return
 	}
