@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // listen opens the listening socket on cfg.addr. With --no-auth it also
@@ -71,9 +69,7 @@ func openAuditLog(path string, stderr io.Writer, logger *slog.Logger) (*slog.Log
 	}
 	closeFile := sync.OnceValue(func() bool {
 		ok := true
-		// Pipes and character devices such as /dev/stdout cannot be
-		// synced, and fsync reports EINVAL for them.
-		if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		if err := syncRegular(f); err != nil {
 			logger.Error("sync audit log failed", "audit_log", path, "error", err.Error())
 			ok = false
 		}
@@ -84,6 +80,19 @@ func openAuditLog(path string, stderr io.Writer, logger *slog.Logger) (*slog.Log
 		return ok
 	})
 	return newAuditLogger(f), closeFile, nil
+}
+
+// syncRegular syncs f if it is a regular file. Pipes and character devices,
+// such as /dev/stdout, cannot be synced: fsync reports EINVAL for them.
+func syncRegular(f *os.File) error {
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return nil
+	}
+	return f.Sync()
 }
 
 func newAuditLogger(w io.Writer) *slog.Logger {
