@@ -70,10 +70,16 @@ type BoltOptions struct {
 const maxFingerprintMergeAfter = 1 << 24
 
 // BoltStore is the Store kept in one bbolt file. Creates and Updates from
-// concurrent goroutines share commits through a commit queue; every write is
-// on disk (fsync) before the method returns. New fingerprint index entries
+// concurrent goroutines share commits through a commit queue, and every write
+// is on disk (fsync) before the method returns. New fingerprint index entries
 // are appended to a log, which a background goroutine merges into the sorted
 // index every BoltOptions.FingerprintMergeAfter entries.
+//
+// NOTE: a commit runs the write functions of every write in it, Update's fn
+// among them, on the goroutine of one of their callers. An fn that calls
+// runtime.Goexit (t.FailNow in a test) therefore ends that caller's
+// goroutine, which may be another caller's. Its own Update and the ended
+// caller's write fail, and the other writes of the commit are retried.
 type BoltStore struct {
 	db      *bolt.DB
 	path    string

@@ -190,10 +190,11 @@
 // (404), method (405), body size (413), signature (401), Content-Type (415),
 // decoding and field checks (400), the sender's brands (403), then the vault.
 //
-// A few malformed requests never reach the Handler: the http.Server responds to
-// them itself, in plain text rather than JSON. Among them are 431 for headers
-// over the server's MaxHeaderBytes (16 KiB in tokenvault serve) and 400 for a
-// request without a Host header or a plain HTTP request to a TLS port.
+// A few malformed requests never reach the Handler: the http.Server responds
+// to them itself, in plain text rather than JSON. Among them is 431 for
+// headers over the server's MaxHeaderBytes plus the 4 KiB that net/http reads
+// beyond it, about 20 KiB in tokenvault serve. Another is 400 for a request
+// without a Host header or a plain HTTP request to a TLS port.
 //
 // # API keys
 //
@@ -221,7 +222,9 @@
 // invalid. The first record of a lifecycle request has the outcome
 // "requested". It is written before the vault changes the token, so no
 // change is made without a record. The second has the outcome, also when
-// the vault rejects the reason. Requests to /tokenize, /tokenize/batch and
+// the vault rejects the reason. When only the second cannot be written, the
+// response is 503 audit_unavailable if the change was made, and the vault's
+// rejection (404, 409) if it was not. Requests to /tokenize, /tokenize/batch and
 // /tokens/{token} get a record only when they are rejected with 401 or 403,
 // because failed access
 // attempts belong in the audit trail of every route. The message is the
