@@ -366,7 +366,7 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 	}
 
 	key, value := []byte(rec.Token), encodeRecord(rec)
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, 1, func(tx *bolt.Tx) error {
 		if err := createConflict(tx, rec, key); err != nil {
 			return noWrite(err)
 		}
@@ -433,12 +433,13 @@ func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Even
 	return events, nil
 }
 
-// write runs fn through the commit queue, or returns ErrStoreClosed. It then
+// write runs fn, which puts about records records or index entries, through
+// the commit queue, or returns ErrStoreClosed. It then
 // reopens the file or starts a merge of the fingerprint log if either is due,
 // and waits for the merge, or until ctx ends, if the log is too long. The
 // wait does not change the result: fn's write is committed by then.
-func (s *BoltStore) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	err := s.commit(fn)
+func (s *BoltStore) write(ctx context.Context, records int, fn func(tx *bolt.Tx) error) error {
+	err := s.commit(records, fn)
 	s.maybeMerge()
 	s.waitForBacklog(ctx)
 	return err
@@ -447,8 +448,8 @@ func (s *BoltStore) write(ctx context.Context, fn func(tx *bolt.Tx) error) error
 // commit runs fn through the commit queue, or returns ErrStoreClosed, and
 // reopens the file if that is due. The merge writes through it, so that its
 // writes share commits and syncs with callers' writes.
-func (s *BoltStore) commit(fn func(tx *bolt.Tx) error) error {
-	grown, err := s.submit(fn)
+func (s *BoltStore) commit(records int, fn func(tx *bolt.Tx) error) error {
+	grown, err := s.submit(records, fn)
 	if grown {
 		s.reopen()
 	}
@@ -458,13 +459,13 @@ func (s *BoltStore) commit(fn func(tx *bolt.Tx) error) error {
 // submit runs fn through the commit queue and reports whether the file should
 // be reopened. A panic of the caller's function passes through it, after
 // mu is released.
-func (s *BoltStore) submit(fn func(tx *bolt.Tx) error) (grown bool, err error) {
+func (s *BoltStore) submit(records int, fn func(tx *bolt.Tx) error) (grown bool, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return false, ErrStoreClosed
 	}
-	err = storeError(s.commits.submit(fn))
+	err = storeError(s.commits.submit(fn, records))
 	return s.commits.pages.Load() >= int64(s.reopenAfter), err
 }
 
@@ -492,7 +493,7 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 	}
 
 	var result *Record
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.write(ctx, 1, func(tx *bolt.Tx) error {
 		old, err := getRecord(tx, token)
 		if err != nil {
 			return noWrite(err)

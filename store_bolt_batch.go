@@ -39,7 +39,7 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 	valid := slices.Clone(errs)
 	order, earlier := tokenOrder(keys, valid)
 
-	err = s.write(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, len(recs), func(tx *bolt.Tx) error {
 		// The shared commit may run this function again, so every run starts
 		// from the size checks alone.
 		copy(errs, valid)

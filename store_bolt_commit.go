@@ -13,6 +13,15 @@ import (
 // maxCommitBatch bounds the writes that share one bbolt commit.
 const maxCommitBatch = 4096
 
+// maxCommitRecords bounds the records, or index entries, that the writes of
+// one commit put, because a commit's memory grows with them. A card-shaped
+// record dirties a page of the token index, and at a peak of a large import
+// the nodes and page buffers of a commit of about 2,500 records took about
+// 26 MiB (docs/benchmarks.md). The bound lets a chunk of a batch tokenization
+// share its commit with a chunk of a fingerprint merge, as before there was a
+// bound. A single write over the bound commits alone.
+const maxCommitRecords = batchChunkSize + mergeChunk
+
 // committer runs the writes of concurrent Create and Update calls in shared
 // bbolt transactions. Writes wait in a queue. One caller at a time, the
 // leader, takes every write waiting and commits them together on its own
@@ -49,8 +58,9 @@ type committer struct {
 // more than once, when another write of the batch fails, so it must have no
 // effect outside tx other than setting its own results.
 type commitOp struct {
-	fn     func(tx *bolt.Tx) error
-	result chan error // buffered; receives errLead at most once, then exactly one result
+	fn      func(tx *bolt.Tx) error
+	records int        // records or index entries fn puts, at least 1
+	result  chan error // buffered; receives errLead at most once, then exactly one result
 }
 
 // errLead, sent on a waiting caller's result channel, makes that caller the
@@ -85,11 +95,12 @@ func newCommitter(db *bolt.DB, guard *damageGuard) *committer {
 	return &committer{db: db, guard: guard}
 }
 
-// submit runs fn in a shared transaction and returns its error after the
-// commit. The store's lock keeps writes out while it closes or reopens the
-// file, so the queue is empty then.
-func (c *committer) submit(fn func(tx *bolt.Tx) error) error {
-	op := &commitOp{fn: fn, result: make(chan error, 1)}
+// submit runs fn, which puts about records records or index entries, in a
+// shared transaction and returns its error after the commit. The store's
+// lock keeps writes out while it closes or reopens the file, so the queue is
+// empty then.
+func (c *committer) submit(fn func(tx *bolt.Tx) error, records int) error {
+	op := &commitOp{fn: fn, records: max(records, 1), result: make(chan error, 1)}
 
 	c.mu.Lock()
 	c.queue = append(c.queue, op)
@@ -118,7 +129,7 @@ func (c *committer) submit(fn func(tx *bolt.Tx) error) error {
 func (c *committer) lead(own *commitOp) {
 	c.mu.Lock()
 	dequeued := c.queue
-	batch := dequeued[:min(len(dequeued), maxCommitBatch)]
+	batch := dequeued[:batchLength(dequeued)]
 	c.queue = append(c.spare[:0], dequeued[len(batch):]...)
 	c.mu.Unlock()
 
@@ -137,6 +148,21 @@ func (c *committer) lead(own *commitOp) {
 	stats := c.db.Stats()
 	c.pages.Store(int64(stats.TxStats.GetPageCount()))
 	committed = true
+}
+
+// batchLength returns how many writes at the front of queue the next commit
+// takes: at least one, at most maxCommitBatch, and no more than
+// maxCommitRecords records between them unless the first alone has more.
+func batchLength(queue []*commitOp) int {
+	n, records := 0, 0
+	for n < len(queue) && n < maxCommitBatch {
+		records += queue[n].records
+		if n > 0 && records > maxCommitRecords {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // requeueAfterExit fails the write whose function called runtime.Goexit, and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestCommitQueueBatches(t *testing.T) {
 	errs := make([]error, queued)
 	var wg sync.WaitGroup
 	for i := range queued {
-		wg.Go(func() { errs[i] = c.submit(putWrite(i+1, &txids[i])) })
+		wg.Go(func() { errs[i] = c.submit(putWrite(i+1, &txids[i]), 1) })
 	}
 	waitForQueue(t, c, queued)
 	close(release)
@@ -130,7 +131,7 @@ func TestCommitQueueLeaderPanics(t *testing.T) {
 		c.submit(func(tx *bolt.Tx) error {
 			<-release
 			return &panicError{value: "write function panics"}
-		})
+		}, 1)
 	}()
 	waitForQueue(t, c, 0)
 
@@ -139,7 +140,7 @@ func TestCommitQueueLeaderPanics(t *testing.T) {
 	errs := make([]error, queued)
 	var wg sync.WaitGroup
 	for i := range queued {
-		wg.Go(func() { errs[i] = c.submit(putWrite(i, &txids[i])) })
+		wg.Go(func() { errs[i] = c.submit(putWrite(i, &txids[i]), 1) })
 	}
 	waitForQueue(t, c, queued)
 	close(release)
@@ -177,7 +178,7 @@ func submitAsync(c *committer, fn func(tx *bolt.Tx) error) *exitingWrite {
 	w := &exitingWrite{ended: make(chan struct{})}
 	go func() {
 		defer close(w.ended)
-		w.err = c.submit(fn)
+		w.err = c.submit(fn, 1)
 		w.returned = true
 	}()
 	return w
@@ -241,7 +242,7 @@ func TestCommitQueueWriteGoexit(t *testing.T) {
 	}
 
 	var lastTx int
-	if err := c.submit(putWrite(3, &lastTx)); err != nil {
+	if err := c.submit(putWrite(3, &lastTx), 1); err != nil {
 		t.Fatalf("write after the exit: %v", err)
 	}
 	err := c.db.View(func(tx *bolt.Tx) error {
@@ -276,7 +277,7 @@ func TestCommitQueueReleasesWrites(t *testing.T) {
 			c.submit(func(tx *bolt.Tx) error {
 				payload[0]++
 				return nil
-			})
+			}, 1)
 		})
 	}
 	waitForQueue(t, c, queued)
@@ -301,4 +302,39 @@ func TestCommitQueueReleasesWrites(t *testing.T) {
 		t.Errorf("%d of %d finished writes are still reachable", alive, queued)
 	}
 	runtime.KeepAlive(c)
+}
+
+// A commit takes the writes at the front of the queue while their records
+// stay within maxCommitRecords, and a write with more commits alone.
+func TestCommitQueueRecordsBound(t *testing.T) {
+	c := openCommitter(t)
+
+	var firstTx int
+	release, first := holdCommit(t, c, &firstTx)
+
+	records := []int{1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, maxCommitRecords + 1, 1, 1, 1}
+	txids := make([]int, len(records))
+	errs := make([]error, len(records))
+	var wg sync.WaitGroup
+	for i, n := range records {
+		wg.Go(func() { errs[i] = c.submit(putWrite(i+1, &txids[i]), n) })
+		waitForQueue(t, c, i+1)
+	}
+	close(release)
+	waitForWrites(t, &wg)
+	<-first.ended
+
+	var sizes []int
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if i == 0 || txids[i] != txids[i-1] {
+			sizes = append(sizes, 0)
+		}
+		sizes[len(sizes)-1]++
+	}
+	if want := []int{4, 4, 2, 1, 3}; !slices.Equal(sizes, want) {
+		t.Errorf("writes per commit = %v, want %v", sizes, want)
+	}
 }

@@ -133,14 +133,15 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 			return err
 		}
 		for chunk := range slices.Chunk(latestOps(ops), mergeChunk) {
-			if err := s.commit(func(tx *bolt.Tx) error { return applyOps(tx, chunk) }); err != nil {
+			if err := s.commit(len(chunk), func(tx *bolt.Tx) error { return applyOps(tx, chunk) }); err != nil {
 				return err
 			}
 		}
 	}
 
 	for done := false; !done; {
-		err := s.commit(func(tx *bolt.Tx) error {
+		// Deletes put nothing, so the truncation counts as one record.
+		err := s.commit(1, func(tx *bolt.Tx) error {
 			var err error
 			done, err = truncateLog(tx, last)
 			return err
