@@ -433,8 +433,8 @@ func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Even
 	return events, nil
 }
 
-// write runs fn, which puts about records records or index entries, through
-// the commit queue, or returns ErrStoreClosed. It then
+// write runs fn, which puts the given number of records or index entries,
+// through the commit queue, or returns ErrStoreClosed. It then
 // reopens the file or starts a merge of the fingerprint log if either is due,
 // and waits for the merge, or until ctx ends, if the log is too long. The
 // wait does not change the result: fn's write is committed by then.

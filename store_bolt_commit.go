@@ -95,8 +95,8 @@ func newCommitter(db *bolt.DB, guard *damageGuard) *committer {
 	return &committer{db: db, guard: guard}
 }
 
-// submit runs fn, which puts about records records or index entries, in a
-// shared transaction and returns its error after the commit. The store's
+// submit runs fn in a shared transaction and returns its error after the
+// commit. records is the number of records or index entries fn puts. The store's
 // lock keeps writes out while it closes or reopens the file, so the queue is
 // empty then.
 func (c *committer) submit(fn func(tx *bolt.Tx) error, records int) error {
