@@ -96,9 +96,9 @@ func newCommitter(db *bolt.DB, guard *damageGuard) *committer {
 }
 
 // submit runs fn in a shared transaction and returns its error after the
-// commit. records is the number of records or index entries fn puts. The store's
-// lock keeps writes out while it closes or reopens the file, so the queue is
-// empty then.
+// commit. records is the number of records or index entries fn puts. The
+// store's lock keeps writes out while it closes or reopens the file, so the
+// queue is empty then.
 func (c *committer) submit(fn func(tx *bolt.Tx) error, records int) error {
 	op := &commitOp{fn: fn, records: max(records, 1), result: make(chan error, 1)}
 
