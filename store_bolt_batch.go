@@ -25,8 +25,8 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 	unlock()
 
 	// Everything that does not need the transaction happens here, outside
-	// the shared commit, which one goroutine at a time runs and which is the
-	// store's bottleneck.
+	// the shared commit. One goroutine at a time runs that commit, so it is
+	// the store's bottleneck.
 	errs := make([]error, len(recs))
 	values := make([][]byte, len(recs))
 	keys := make([][]byte, len(recs))

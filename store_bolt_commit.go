@@ -24,11 +24,11 @@ const maxCommitRecords = batchChunkSize + mergeChunk
 
 // committer runs the writes of concurrent Create and Update calls in shared
 // bbolt transactions. Writes wait in a queue. One caller at a time, the
-// leader, takes every write waiting and commits them together on its own
-// goroutine. It then makes the oldest waiting caller the next leader, so the
-// next commit starts as soon as the disk has synced the last one. Each caller
-// returns after the commit that holds its write, so a returned token is on
-// disk.
+// leader, takes the writes waiting, within maxCommitBatch and
+// maxCommitRecords, and commits them together on its own goroutine. It then
+// makes the oldest waiting caller the next leader, so the next commit starts
+// as soon as the disk has synced the last one. Each caller returns after the
+// commit that holds its write, so a returned token is on disk.
 //
 // A caller with no write ahead of it commits at once, without waking another
 // goroutine. bbolt's own Batch waits for a timer before each commit, and on

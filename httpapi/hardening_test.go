@@ -20,11 +20,15 @@ import (
 	"github.com/tokenvault/tokenvault/httpapi"
 )
 
-// failingWriter fails every write, as a full disk does, once broken is set.
-type failingWriter struct{ broken atomic.Bool }
+// failingWriter fails every write, as a full disk does, once broken is set,
+// except the next grace writes after that.
+type failingWriter struct {
+	broken atomic.Bool
+	grace  atomic.Int64
+}
 
 func (w *failingWriter) Write(p []byte) (int, error) {
-	if w.broken.Load() {
+	if w.broken.Load() && w.grace.Add(-1) < 0 {
 		return 0, errors.New("no space left on device")
 	}
 	return len(p), nil
@@ -69,26 +73,16 @@ func TestAuditFailureWithholdsValue(t *testing.T) {
 	}
 }
 
-// limitedWriter accepts the next remaining writes, then fails every write.
-type limitedWriter struct{ remaining atomic.Int64 }
-
-func (w *limitedWriter) Write(p []byte) (int, error) {
-	if w.remaining.Add(-1) < 0 {
-		return 0, errors.New("no space left on device")
-	}
-	return len(p), nil
-}
-
 // A lifecycle request whose "requested" record is written but whose outcome
 // record is not gets 503, with a message stating the change may have been
 // applied, and the change is kept.
 func TestAuditOutcomeFailureAfterChange(t *testing.T) {
-	w := &limitedWriter{}
-	w.remaining.Store(1 << 20)
+	w := &failingWriter{}
 	f := newFixture(t, func(c *httpapi.Config) { c.Audit = slog.New(slog.NewJSONHandler(w, nil)) })
 	token := f.tokenize("value behind an audit record", nil)
 
-	w.remaining.Store(1)
+	w.grace.Store(1)
+	w.broken.Store(true)
 	r := f.post("/suspend", apikey.RoleAdmin, jsonBody(t, map[string]string{"token": token}))
 	e := r.errorBody(t)
 	if r.status != http.StatusServiceUnavailable || e.Code != "audit_unavailable" {
@@ -108,7 +102,6 @@ func TestAuditOutcomeFailureAfterChange(t *testing.T) {
 
 	// A change the vault rejects changes nothing, so its rejection is the
 	// response even when the outcome record fails.
-	w.remaining.Store(1 << 20)
 	if err := f.vault.CloseToken(context.Background(), token); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +112,7 @@ func TestAuditOutcomeFailureAfterChange(t *testing.T) {
 		{token, "token_closed", http.StatusConflict},
 		{"tok_unknown", "token_not_found", http.StatusNotFound},
 	} {
-		w.remaining.Store(1)
+		w.grace.Store(1)
 		r := f.post("/suspend", apikey.RoleAdmin, jsonBody(t, map[string]string{"token": tc.token}))
 		if e := r.errorBody(t); r.status != tc.status || e.Code != tc.code {
 			t.Errorf("rejected /suspend with a failing outcome record = %d %s, want %d %s", r.status, e.Code, tc.status, tc.code)
