@@ -85,8 +85,9 @@
 // The bbolt file records a schema version. Open upgrades a file of an older
 // schema that this version can upgrade, in place and for good, and rejects
 // any other version (ErrSchemaVersion) instead of guessing. Schema
-// version 2 added the fingerprint log, so a build that reads version 1
-// rejects a file once a later build has opened it. Stored ciphertexts are
+// version 2 added the fingerprint log and version 3 its sorted runs, so a
+// build that reads an older version rejects a file once a later build has
+// opened it. Stored ciphertexts are
 // standard Fernet tokens, which any Fernet implementation with the key can
 // decrypt; their plaintext is a version byte, the token, and the value.
 package tokenvault

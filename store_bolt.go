@@ -22,8 +22,9 @@ const DefaultLockTimeout = time.Second
 
 // boltSchemaVersion is the layout of buckets and values that this version
 // writes. OpenBoltStore upgrades files of version 1, which had no fingerprint
-// log, and rejects files of any other version.
-const boltSchemaVersion = 2
+// log, and of version 2, which had no runs of the fingerprint index, and
+// rejects files of any other version.
+const boltSchemaVersion = 3
 
 // Buckets of a tokenvault bbolt file.
 var (
@@ -39,7 +40,7 @@ var (
 	keySchemaVersion = []byte("version")
 )
 
-var allBuckets = [][]byte{bucketSchema, bucketTokens, bucketFingerprints, bucketFingerprintLog, bucketDeterministic, bucketHistory, bucketMetadata, bucketEvents}
+var allBuckets = [][]byte{bucketSchema, bucketTokens, bucketFingerprints, bucketFingerprintLog, bucketFingerprintRuns, bucketDeterministic, bucketHistory, bucketMetadata, bucketEvents}
 
 // BoltOptions configures OpenBoltStore. A nil *BoltOptions means defaults.
 type BoltOptions struct {
@@ -48,11 +49,11 @@ type BoltOptions struct {
 	LockTimeout time.Duration
 
 	// FingerprintMergeAfter is how many new fingerprint entries the store
-	// appends to its log before it merges them into the sorted index: zero
+	// appends to its log before it merges them into a sorted run: zero
 	// for DefaultFingerprintMergeAfter (2^18), or up to 2^24. The store keeps
 	// about 24 bytes of memory per unmerged entry, 6 MiB at the default. A larger
-	// value makes merges cheaper per entry on a store of many tokens, and a
-	// smaller one saves memory. When writes outpace the merge and the log
+	// value makes fewer and larger runs, so each entry is rewritten fewer
+	// times and a lookup reads fewer runs, and a smaller one saves memory. When writes outpace the merge and the log
 	// reaches twice this many entries, each write waits for the running
 	// merge to end, so that memory stays bounded.
 	FingerprintMergeAfter int
@@ -72,8 +73,9 @@ const maxFingerprintMergeAfter = 1 << 24
 // BoltStore is the Store kept in one bbolt file. Creates and Updates from
 // concurrent goroutines share commits through a commit queue, and every write
 // is on disk (fsync) before the method returns. New fingerprint index entries
-// are appended to a log, which a background goroutine merges into the sorted
-// index every BoltOptions.FingerprintMergeAfter entries.
+// are appended to a log, which a background goroutine writes to a new sorted
+// run every BoltOptions.FingerprintMergeAfter entries. It also merges every
+// four runs of one size into one run four times as large.
 //
 // NOTE: a commit runs the write functions of every write in it, Update's fn
 // among them, on the goroutine of one of their callers. An fn that calls
@@ -108,9 +110,9 @@ type BoltStore struct {
 var _ Store = (*BoltStore)(nil)
 
 // OpenBoltStore opens or creates the bbolt file at path with mode 0600 and
-// checks its schema version, upgrading a file of schema version 1 in place.
+// checks its schema version, upgrading a file of schema version 1 or 2 in place.
 // It returns ErrLocked if the file stays locked for the lock timeout, and
-// ErrSchemaVersion if it has a schema version other than 1 or 2. It returns
+// ErrSchemaVersion if it has a schema version other than 1 to 3. It returns
 // ErrNotVault if the file is a bbolt file of some other program, or if bbolt
 // rejects its header as invalid, of another bbolt version or damaged. In the header case the error also wraps bbolt's
 // ErrInvalid, ErrVersionMismatch or ErrChecksum.
@@ -138,13 +140,13 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, upgraded, err := openBolt(path, timeout)
+	db, from, err := openBolt(path, timeout)
 	if err != nil {
 		lock.release()
 		return nil, err
 	}
-	if upgraded {
-		logger.Info("upgraded the file from schema version 1 to 2, which builds that read version 1 cannot open", "path", path)
+	if from != 0 {
+		logger.Info(fmt.Sprintf("upgraded the file from schema version %d to %d, which builds that read version %d cannot open", from, boltSchemaVersion, from), "path", path)
 	}
 	guard := &damageGuard{}
 	var recent *recentIndex
@@ -192,8 +194,8 @@ func resolveLinks(path string) string {
 const boltLockRetry = 50 * time.Millisecond
 
 // openBolt opens the bbolt file at path and checks or creates its schema.
-// upgraded reports whether it upgraded the file from schema version 1.
-func openBolt(path string, timeout time.Duration) (db *bolt.DB, upgraded bool, err error) {
+// from is the schema version it upgraded the file from, or 0.
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, from uint32, err error) {
 	guard := &damageGuard{}
 	err = guard.run(func() error {
 		var err error
@@ -202,36 +204,37 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, upgraded bool, e
 	})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, false, lockedError(path, timeout)
+		return nil, 0, lockedError(path, timeout)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
 		// Both meta pages failed bbolt's validation: the file is not bbolt,
 		// was written by another bbolt file format version, or is damaged.
-		return nil, false, fmt.Errorf("%w: %s has no valid bbolt header: %w", ErrNotVault, path, err)
+		return nil, 0, fmt.Errorf("%w: %s has no valid bbolt header: %w", ErrNotVault, path, err)
 	case err != nil:
-		return nil, false, fmt.Errorf("tokenvault: open %s: %w", path, err)
+		return nil, 0, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
-	initialize := func(tx *bolt.Tx) error { return initSchema(tx, &upgraded) }
+	initialize := func(tx *bolt.Tx) error { return initSchema(tx, &from) }
 	if err := guard.run(func() error { return db.Update(initialize) }); err != nil {
 		db.Close()
-		return nil, false, fmt.Errorf("tokenvault: open %s: %w", path, err)
+		return nil, 0, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
-	return db, upgraded, nil
+	return db, from, nil
 }
 
 // initSchema creates the buckets of a new file, or checks the schema version
-// of an existing one, upgrading version 1 and setting *upgraded if it did.
-func initSchema(tx *bolt.Tx, upgraded *bool) error {
+// of an existing one. It upgrades version 1 or 2, setting *from to it, and
+// deletes the fingerprint run that a merge cut short was writing.
+func initSchema(tx *bolt.Tx, from *uint32) error {
 	if b := tx.Bucket(bucketSchema); b != nil {
 		v := b.Get(keySchemaVersion)
 		if len(v) != 4 {
 			return fmt.Errorf("%w: schema version entry is missing", ErrNotVault)
 		}
 		got := binary.BigEndian.Uint32(v)
-		if got == 1 {
-			if err := upgradeSchema1(tx); err != nil {
+		if got == 1 || got == 2 {
+			if err := upgradeSchema(tx); err != nil {
 				return err
 			}
-			got, *upgraded = boltSchemaVersion, true
+			got, *from = boltSchemaVersion, got
 		}
 		if got != boltSchemaVersion {
 			return fmt.Errorf("%w: the file has schema version %d, this build reads version %d", ErrSchemaVersion, got, boltSchemaVersion)
@@ -241,7 +244,7 @@ func initSchema(tx *bolt.Tx, upgraded *bool) error {
 				return fmt.Errorf("%w: bucket %q is missing", ErrNotVault, name)
 			}
 		}
-		return nil
+		return dropPendingRun(tx.Bucket(bucketFingerprintRuns))
 	}
 
 	empty := true
@@ -257,13 +260,15 @@ func initSchema(tx *bolt.Tx, upgraded *bool) error {
 	return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, boltSchemaVersion))
 }
 
-// upgradeSchema1 adds the fingerprint log to a file of schema version 1. Its
-// fingerprint index needs no change. Builds that read version 1 then reject
-// the file, because they would neither read the log nor remove entries from
-// it.
-func upgradeSchema1(tx *bolt.Tx) error {
-	if _, err := tx.CreateBucketIfNotExists(bucketFingerprintLog); err != nil {
-		return err
+// upgradeSchema adds the fingerprint log and the bucket of fingerprint runs
+// to a file of schema version 1 or 2, whichever it lacks. Its sorted
+// fingerprint index needs no change. Builds that read an older version then
+// reject the file, because they would not read the new buckets.
+func upgradeSchema(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketFingerprintLog, bucketFingerprintRuns} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
 	}
 	return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, boltSchemaVersion))
 }

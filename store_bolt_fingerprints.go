@@ -25,7 +25,7 @@ const (
 type logOp struct {
 	seq   uint64
 	op    byte
-	key   []byte // fingerprint || token, the key of the sorted index
+	key   []byte // fingerprint || token, the key in the sorted index and runs
 	token string
 }
 
@@ -93,7 +93,8 @@ func (s *BoltStore) logFingerprint(tx *bolt.Tx, fingerprint []byte, op byte, tok
 	return s.recent.add(fingerprint, seq)
 }
 
-// FindByFingerprint reads the sorted index and the log in one transaction.
+// FindByFingerprint reads the sorted index, the runs and the log in one
+// transaction.
 func (s *BoltStore) FindByFingerprint(ctx context.Context, fingerprint []byte) ([]string, error) {
 	unlock, err := s.enter(ctx)
 	if err != nil {
@@ -119,6 +120,9 @@ func (s *BoltStore) FindByFingerprint(ctx context.Context, fingerprint []byte) (
 			c := tx.Bucket(bucketFingerprints).Cursor()
 			for k, _ := c.Seek(fingerprint); k != nil && bytes.HasPrefix(k, fingerprint); k, _ = c.Next() {
 				live[string(k[len(fingerprint):])] = true
+			}
+			if err := runsLookup(tx, fingerprint, live); err != nil {
+				return err
 			}
 			ops, err := s.logOps(tx, fingerprint)
 			for _, op := range ops {

@@ -13,9 +13,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// mergeChunk is how many log entries, adjacent in key order, one write of the
-// merge puts into the sorted index, so a write rewrites one range of it. The
-// write shares a commit with callers' writes, and bbolt keeps a pooled buffer
+// mergeChunk is how many entries, adjacent in key order, one write of a
+// merge puts into its run, or how many of each input a merge of runs reads.
+// The write shares a commit with callers' writes, and bbolt keeps a pooled buffer
 // per written page until garbage collection, so the chunk also bounds memory:
 // a ten-million-value import peaked at 61.9 MiB of live heap with 1,024 and
 // at 52.8 MiB with 512.
@@ -28,6 +28,8 @@ type mergeState struct {
 	base    atomic.Int64 // entries of the recent index after the last merge
 	wg      sync.WaitGroup
 	merges  atomic.Int64 // merges completed, for tests
+
+	compactions atomic.Int64 // merges of runs completed, for tests
 
 	mu   sync.Mutex
 	done chan struct{} // closed when the running merge ends, nil when none runs
@@ -113,10 +115,11 @@ func (s *BoltStore) maybeMerge() {
 	}()
 }
 
-// mergeFingerprints applies the entries of the fingerprint log to the sorted
-// index, and then deletes them from the log. It stops at the first error,
-// which leaves every entry in the log, so the merge that the next write
-// starts repeats the work.
+// mergeFingerprints writes the entries of the fingerprint log, sorted, into a
+// new run of the fingerprint index, deletes them from the log, and then
+// merges runs as compactRuns does. It stops at the first error, which leaves
+// every entry in the log, so the merge that the next write starts repeats the
+// work.
 //
 // To bound its memory, it reads the log's sequence numbers once, and then
 // the entries of one range of fingerprints at a time, about passSize of
@@ -126,17 +129,31 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if !slices.ContainsFunc(passes, func(seqs []uint64) bool { return len(seqs) > 0 }) {
+		return s.compactRuns(ctx)
+	}
 
+	var run []byte
+	err = s.commit(1, func(tx *bolt.Tx) (err error) {
+		run, err = startRun(tx, nil, 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	for _, seqs := range passes {
 		ops, err := s.readLog(ctx, seqs)
 		if err != nil {
 			return err
 		}
 		for chunk := range slices.Chunk(latestOps(ops), mergeChunk) {
-			if err := s.commit(len(chunk), func(tx *bolt.Tx) error { return applyOps(tx, chunk) }); err != nil {
+			if err := s.commit(len(chunk), func(tx *bolt.Tx) error { return appendToRun(tx, run, chunk) }); err != nil {
 				return err
 			}
 		}
+	}
+	if err := s.commit(1, func(tx *bolt.Tx) error { return finishRun(tx, run, nil) }); err != nil {
+		return err
 	}
 
 	for done := false; !done; {
@@ -153,7 +170,7 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 
 	s.recent.dropThrough(last)
 	s.merge.base.Store(int64(s.recent.len()))
-	return nil
+	return s.compactRuns(ctx)
 }
 
 // mergePass is about how many log entries a merge holds in memory at once.
@@ -228,23 +245,6 @@ func latestOps(ops []logOp) []logOp {
 		latest = append(latest, op)
 	}
 	return latest
-}
-
-// applyOps puts or deletes the keys of ops in the sorted index.
-func applyOps(tx *bolt.Tx, ops []logOp) error {
-	index := tx.Bucket(bucketFingerprints)
-	for _, op := range ops {
-		var err error
-		if op.op == logAdd {
-			err = index.Put(op.key, nil)
-		} else {
-			err = index.Delete(op.key)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // truncateChunk bounds the log entries that one write of the merge deletes.

@@ -249,10 +249,17 @@ func checkLookups(t *testing.T, s *BoltStore, created, removed *sync.Map, checks
 	}
 }
 
-// TestBoltSchemaUpgrade opens a file of schema version 1, whose fingerprint
-// index is only the sorted bucket, and checks that its lookups still work,
-// that it is now version 2 and that new records use the log.
+// TestBoltSchemaUpgrade opens files of schema versions 1 and 2 and checks
+// that their lookups still work, that they are now of the current version and
+// that new records use the log. Version 1 had only the sorted fingerprint
+// index, and version 2 added the log but had no runs.
 func TestBoltSchemaUpgrade(t *testing.T) {
+	for _, from := range []uint32{1, 2} {
+		t.Run(fmt.Sprint("version=", from), func(t *testing.T) { testBoltSchemaUpgrade(t, from) })
+	}
+}
+
+func testBoltSchemaUpgrade(t *testing.T, from uint32) {
 	path := filepath.Join(t.TempDir(), "vault.db")
 	s, err := OpenBoltStore(path, nil)
 	if err != nil {
@@ -270,46 +277,20 @@ func TestBoltSchemaUpgrade(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketFingerprintLog).ForEach(func(k, v []byte) error {
-			op, err := decodeLogEntry(k, v)
-			if err != nil {
-				return err
-			}
-			return tx.Bucket(bucketFingerprints).Put(op.key, nil)
-		})
-		if err != nil {
-			return err
-		}
-		if err := tx.DeleteBucket(bucketFingerprintLog); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, 1))
-	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	rawBoltUpdate(t, path, func(tx *bolt.Tx) error { return downgradeSchema(tx, from) })
 
 	var logs bytes.Buffer
 	s, err = OpenBoltStore(path, &BoltOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
-		t.Fatalf("OpenBoltStore of schema version 1 err = %v, want nil", err)
+		t.Fatalf("OpenBoltStore of schema version %d err = %v, want nil", from, err)
 	}
 	defer s.Close()
 	upgrade := onlyLogRecord(t, &logs)
 	if upgrade.Level != "INFO" {
 		t.Errorf("level of the upgrade's log record = %q, want INFO", upgrade.Level)
 	}
-	if !strings.Contains(upgrade.Msg, "schema version 1 to 2") {
-		t.Errorf("message of the upgrade's log record = %q, want one that names schema versions 1 and 2", upgrade.Msg)
+	if versions := fmt.Sprintf("schema version %d to %d", from, boltSchemaVersion); !strings.Contains(upgrade.Msg, versions) {
+		t.Errorf("message of the upgrade's log record = %q, want one that says %q", upgrade.Msg, versions)
 	}
 	if upgrade.Path != path {
 		t.Errorf("path of the upgrade's log record = %q, want %q", upgrade.Path, path)
@@ -321,8 +302,13 @@ func TestBoltSchemaUpgrade(t *testing.T) {
 	}
 	want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], rec.Token)
 	wantLookups(t, s, want)
-	if n := logEntries(t, s); n != 1 {
-		t.Errorf("fingerprint log contains %d entries after one Create, want 1", n)
+	// Version 2 kept the first 30 entries in the log.
+	wantLog := 1
+	if from == 2 {
+		wantLog = 31
+	}
+	if n := logEntries(t, s); n != wantLog {
+		t.Errorf("fingerprint log contains %d entries, want %d", n, wantLog)
 	}
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		if v := binary.BigEndian.Uint32(tx.Bucket(bucketSchema).Get(keySchemaVersion)); v != boltSchemaVersion {
@@ -338,19 +324,73 @@ func TestBoltSchemaUpgrade(t *testing.T) {
 	}
 
 	logs.Reset()
-	s, err = OpenBoltStore(path, &BoltOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	s, err = OpenBoltStore(path, &BoltOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), FingerprintMergeAfter: 1})
 	if err != nil {
 		t.Fatalf("OpenBoltStore after the upgrade err = %v, want nil", err)
 	}
 	if logs.Len() != 0 {
 		t.Errorf("log of an open after the upgrade = %q, want nothing", logs.String())
 	}
+	rec = mergeTestRecord(31)
+	if err := s.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], rec.Token)
+	waitMerge(t, s)
+	if n := logEntries(t, s); n != 0 {
+		t.Errorf("fingerprint log contains %d entries after a merge, want 0", n)
+	}
+	wantLookups(t, s, want)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// OpenBoltStore must reject a merge threshold outside its range, naming it.
+// downgradeSchema turns a file of the current schema with no runs into one of
+// schema version 1, by moving the log's entries into the sorted index, or of
+// version 2.
+func downgradeSchema(tx *bolt.Tx, version uint32) error {
+	if err := tx.DeleteBucket(bucketFingerprintRuns); err != nil {
+		return err
+	}
+	if version == 1 {
+		err := tx.Bucket(bucketFingerprintLog).ForEach(func(k, v []byte) error {
+			op, err := decodeLogEntry(k, v)
+			if err != nil {
+				return err
+			}
+			if op.op == logRemove {
+				return tx.Bucket(bucketFingerprints).Delete(op.key)
+			}
+			return tx.Bucket(bucketFingerprints).Put(op.key, nil)
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketFingerprintLog); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, version))
+}
+
+// rawBoltUpdate runs fn in a write transaction of the bbolt file at path,
+// opened without the store.
+func rawBoltUpdate(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBoltMergeAfterOption(t *testing.T) {
 	for _, n := range []int{-1, maxFingerprintMergeAfter + 1} {
 		_, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), &BoltOptions{FingerprintMergeAfter: n})

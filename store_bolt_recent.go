@@ -10,18 +10,18 @@ import (
 
 // The fingerprint index of a bbolt file has two parts. Changes are appended
 // to a log bucket, under increasing sequence numbers, because a fingerprint
-// is a random key: putting it straight into the sorted index would rewrite a
+// is a random key: putting it straight into a sorted bucket would rewrite a
 // scattered page per record at every commit. Each log entry adds or removes
 // one fingerprint-and-token key, and for a key the entry with the highest
-// number wins over older entries and over the sorted index. When the log
-// contains enough entries, a merge applies them to the sorted bucket in a few
-// large transactions, each over one range of fingerprints, and then deletes
+// number wins over older entries and over the sorted part. When the log
+// contains enough entries, a merge writes them, sorted, into a new run of the
+// sorted part (store_bolt_runs.go) in a few transactions, and then deletes
 // them from the log. FindByFingerprint reads both parts. It finds the log
 // entries of a fingerprint through recentIndex, kept in memory, which lists
 // the sequence numbers that may contain it.
 
 // DefaultFingerprintMergeAfter is how many log entries start a merge of the
-// fingerprint log into the sorted index when BoltOptions leaves it zero.
+// fingerprint log into a sorted run when BoltOptions leaves it zero.
 const DefaultFingerprintMergeAfter = 1 << 18
 
 // recentIndex maps the first eight bytes of a fingerprint to the sequence
@@ -29,8 +29,8 @@ const DefaultFingerprintMergeAfter = 1 << 18
 // entries that were rolled back, truncated or reused for another fingerprint,
 // so a reader checks each entry it finds in its own transaction. It never
 // misses an entry of the log: writers add a number before their commit, and
-// the merge removes numbers only after it has applied their entries to the
-// sorted index and deleted them from the log.
+// the merge removes numbers only after it has written their entries to a
+// complete run and deleted them from the log.
 //
 // It is a chained hash table of 16-byte entries and 4-byte bucket heads, so
 // that the default 2^18 entries take about 5 MiB.
@@ -116,7 +116,7 @@ func (r *recentIndex) seqs(fingerprint []byte) []uint64 {
 func (r *recentIndex) len() int { return int(r.size.Load()) }
 
 // dropThrough removes every sequence number up to last, after a merge has
-// applied those entries to the sorted index and deleted them from the log.
+// written those entries to a complete run and deleted them from the log.
 // It reuses the memory of the entries, so that a merge does not need a
 // second copy of the index.
 func (r *recentIndex) dropThrough(last uint64) {

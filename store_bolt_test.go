@@ -627,10 +627,10 @@ func TestBoltSchemaVersion(t *testing.T) {
 		t.Errorf("OpenBoltStore(%q) changed a file that it rejected", path)
 	}
 
-	rawBolt(t, path, putSchemaVersion(2))
+	rawBolt(t, path, putSchemaVersion(3))
 	s := openTestBolt(t, path)
 	if _, err := s.Get(t.Context(), token); err != nil {
-		t.Errorf("Get(%q) after restoring schema version 2 err = %v, want nil", token, err)
+		t.Errorf("Get(%q) after restoring schema version 3 err = %v, want nil", token, err)
 	}
 }
 

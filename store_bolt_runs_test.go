@@ -1,0 +1,302 @@
+package tokenvault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// runsOf returns the names of the complete runs of s, oldest first, and
+// whether a pending run exists.
+func runsOf(t *testing.T, s *BoltStore) (names [][]byte, pending bool) {
+	t.Helper()
+	err := s.view(t.Context(), func(tx *bolt.Tx) (err error) {
+		pending = tx.Bucket(bucketFingerprintRuns).Get(keyPendingRun) != nil
+		names, err = liveRuns(tx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names, pending
+}
+
+// runRemovals returns how many entries of run name remove their key.
+func runRemovals(t *testing.T, s *BoltStore, name []byte) int {
+	t.Helper()
+	n := 0
+	err := s.view(t.Context(), func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFingerprintRuns).Bucket(name).ForEach(func(_, v []byte) error {
+			if bytes.Equal(v, runRemoved) {
+				n++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// runModel creates records first to n in s, one at a time, closing every
+// seventh and moving every eleventh to another fingerprint. It adds to want
+// the tokens that each fingerprint must then list.
+func runModel(t *testing.T, s *BoltStore, first, n int, want map[string][]string) {
+	t.Helper()
+	for i := first; i <= n; i++ {
+		rec := mergeTestRecord(i)
+		if err := s.Create(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+		fp := string(rec.Fingerprint)
+		if _, ok := want[fp]; !ok {
+			want[fp] = []string{}
+		}
+		switch {
+		case i%7 == 0:
+			mergeTestChange(t, s, rec, nil, &sync.Map{})
+		case i%11 == 0:
+			moved := mergeTestFingerprint(fmt.Sprint("moved ", i))
+			mergeTestChange(t, s, rec, moved, &sync.Map{})
+			want[string(moved)] = append(want[string(moved)], rec.Token)
+		default:
+			want[fp] = append(want[fp], rec.Token)
+		}
+	}
+}
+
+// TestFingerprintRuns merges the log every 20 entries, so that runs are
+// merged into levels 1 and 2, and checks the lookups, the number of runs per
+// level, and that the oldest run keeps no removal once a merge of runs has
+// written it.
+func TestFingerprintRuns(t *testing.T) {
+	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), &BoltOptions{FingerprintMergeAfter: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	want := make(map[string][]string)
+	for round := range 30 {
+		runModel(t, s, round*40+1, (round+1)*40, want)
+		waitMerge(t, s)
+		names, pending := runsOf(t, s)
+		if pending {
+			t.Fatalf("a pending run is left after merge %d ended", s.merge.merges.Load())
+		}
+		for level, n := range runLevelCounts(names) {
+			if n >= runFanout {
+				t.Fatalf("%d runs of level %d after merge %d, want fewer than %d", n, level, s.merge.merges.Load(), runFanout)
+			}
+		}
+		if len(names) > 0 && names[0][8] > 0 {
+			if n := runRemovals(t, s, names[0]); n != 0 {
+				t.Fatalf("oldest run, of level %d, has %d removals, want 0", names[0][8], n)
+			}
+		}
+	}
+	wantLookups(t, s, want)
+
+	if n := s.merge.compactions.Load(); n < 4 {
+		t.Errorf("%d merges of runs ran, want at least 4", n)
+	}
+	names, _ := runsOf(t, s)
+	if counts := runLevelCounts(names); counts[2] == 0 {
+		t.Errorf("runs per level = %v, want one of level 2", counts)
+	}
+
+	// Compact copies the runs and the number of the next run, so a run
+	// written afterwards is still the newest.
+	if err := s.Compact(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantLookups(t, s, want)
+	runModel(t, s, 1201, 1240, want)
+	waitMerge(t, s)
+	after, _ := runsOf(t, s)
+	if newest := after[len(after)-1]; bytes.Compare(newest, names[len(names)-1]) <= 0 {
+		t.Errorf("newest run after Compact is %x, want one after %x", newest, names[len(names)-1])
+	}
+	wantLookups(t, s, want)
+}
+
+// runLevelCounts returns how many of the runs names each level has.
+func runLevelCounts(names [][]byte) map[int]int {
+	counts := make(map[int]int)
+	for _, name := range names {
+		counts[int(name[8])]++
+	}
+	return counts
+}
+
+// TestFingerprintRunsKeepRemovalsOfOldIndex upgrades a file of schema
+// version 1, whose entries are in the sorted index only, and closes tokens
+// listed there. Merges of runs that include the oldest run must keep those
+// removals, or the closed tokens would come back.
+func TestFingerprintRunsKeepRemovalsOfOldIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make(map[string][]string)
+	runModel(t, s, 1, 60, want)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rawBoltUpdate(t, path, func(tx *bolt.Tx) error { return downgradeSchema(tx, 1) })
+
+	s, err = OpenBoltStore(path, &BoltOptions{FingerprintMergeAfter: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 1; i <= 60; i += 2 {
+		rec := mergeTestRecord(i)
+		_, err := s.Update(t.Context(), rec.Token, func(r *Record) (*Change, error) {
+			if r.State == StateClosed {
+				return nil, nil
+			}
+			r.State, r.Ciphertext, r.Fingerprint = StateClosed, nil, nil
+			return &Change{Type: EventClosed, From: StateActive, To: StateClosed}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for fp, tokens := range want {
+			want[fp] = deleteString(tokens, rec.Token)
+		}
+	}
+	runModel(t, s, 61, 300, want)
+	waitMerge(t, s)
+
+	if n := s.merge.compactions.Load(); n == 0 {
+		t.Fatal("no merge of runs ran")
+	}
+	wantLookups(t, s, want)
+}
+
+func deleteString(list []string, s string) []string {
+	out := list[:0]
+	for _, v := range list {
+		if v != s {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// TestPendingRunIgnored checks that lookups skip a run still being written,
+// that the next merge deletes it, and that opening the file deletes one that
+// a merge cut short left behind.
+func TestPendingRunIgnored(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := OpenBoltStore(path, &BoltOptions{FingerprintMergeAfter: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make(map[string][]string)
+	runModel(t, s, 1, 9, want)
+
+	// A pending run that lists a token under a fingerprint it does not have.
+	ghost := logOp{op: logAdd, key: append(mergeTestFingerprint("0"), "tok_ghost"...)}
+	addPending := func(tx *bolt.Tx) error {
+		name, err := startRun(tx, nil, 0)
+		if err != nil {
+			return err
+		}
+		return appendToRun(tx, name, []logOp{ghost})
+	}
+	if err := s.commit(1, addPending); err != nil {
+		t.Fatal(err)
+	}
+	wantLookups(t, s, want)
+
+	runModel(t, s, 10, 20, want)
+	waitMerge(t, s)
+	wantLookups(t, s, want)
+	wantNoGhost(t, s, ghost.key, "after a merge")
+
+	if err := s.commit(1, addPending); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wantNoGhost(t, s, ghost.key, "after reopening")
+	wantLookups(t, s, want)
+}
+
+// wantNoGhost fails the test if s has a pending run or a run with key.
+func wantNoGhost(t *testing.T, s *BoltStore, key []byte, when string) {
+	t.Helper()
+	names, pending := runsOf(t, s)
+	if pending {
+		t.Errorf("%s: a pending run is left", when)
+	}
+	err := s.view(t.Context(), func(tx *bolt.Tx) error {
+		for _, name := range names {
+			if tx.Bucket(bucketFingerprintRuns).Bucket(name).Get(key) != nil {
+				t.Errorf("%s: run %x has the pending run's entry", when, name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFingerprintRunsDamaged checks that a lookup reports ErrIntegrity for
+// a run entry whose value is neither empty nor a removal, and for a key of
+// the runs bucket that is no run.
+func TestFingerprintRunsDamaged(t *testing.T) {
+	fp := mergeTestFingerprint("damaged")
+	tests := []struct {
+		name   string
+		damage func(runs *bolt.Bucket) error
+	}{
+		{"bad value", func(runs *bolt.Bucket) error {
+			run, err := runs.CreateBucket(append(make([]byte, 8), 0))
+			if err != nil {
+				return err
+			}
+			return run.Put(append(bytes.Clone(fp), "tok_x"...), []byte("zz"))
+		}},
+		{"stray key", func(runs *bolt.Bucket) error { return runs.Put([]byte("stray"), []byte("x")) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vault.db")
+			s, err := OpenBoltStore(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			rawBoltUpdate(t, path, func(tx *bolt.Tx) error { return tt.damage(tx.Bucket(bucketFingerprintRuns)) })
+
+			s, err = OpenBoltStore(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.FindByFingerprint(context.Background(), fp); !errors.Is(err, ErrIntegrity) {
+				t.Errorf("FindByFingerprint err = %v, want ErrIntegrity", err)
+			}
+		})
+	}
+}
