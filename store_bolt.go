@@ -165,7 +165,7 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	removeCompactLeftovers(path, logger)
 	return &BoltStore{
 		db: db, path: path, timeout: timeout, lock: lock, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages,
-		recent: recent, mergeAfter: mergeAfter, merge: mergeState{passSize: mergePass}, logger: logger,
+		recent: recent, mergeAfter: mergeAfter, merge: mergeState{passSize: mergePass, fanout: runFanout}, logger: logger,
 	}, nil
 }
 

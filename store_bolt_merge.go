@@ -35,6 +35,7 @@ type mergeState struct {
 	done chan struct{} // closed when the running merge ends, nil when none runs
 
 	passSize int // log entries a merge reads per pass, mergePass but in tests
+	fanout   int // runs of one level that a merge of runs takes, runFanout but in tests
 }
 
 // wait returns when no merge runs. The caller has closed the store, so no
@@ -152,7 +153,7 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 			}
 		}
 	}
-	if err := s.commit(1, func(tx *bolt.Tx) error { return finishRun(tx, run, nil) }); err != nil {
+	if err := s.commit(1, func(tx *bolt.Tx) error { return finishRun(tx, run) }); err != nil {
 		return err
 	}
 

@@ -29,13 +29,15 @@ import (
 // still have and which nothing writes any more, then the runs from the
 // oldest, then the log; for a key, the newest entry wins.
 //
-// The run being written is named under keyPendingRun, and readers skip it.
-// The commit that completes it clears that key and deletes the runs it
-// replaces, so readers see either the inputs of a compaction or its result.
+// The run that a merge of the log writes is named under keyPendingRun, and
+// readers skip it until the commit that completes it, because the log still
+// has its entries. A compaction moves entries from its inputs to its new run
+// instead, one range of keys per commit, as mergeRuns explains.
 
 var (
-	bucketFingerprintRuns = []byte("fingerprint-runs") // run name -> run; keyPendingRun -> name of the run being written
-	keyPendingRun         = []byte("pending")
+	bucketFingerprintRuns = []byte("fingerprint-runs") // run name -> run; keyPendingRun, keyMergingRuns -> names
+	keyPendingRun         = []byte("pending")          // the run a merge of the log is writing
+	keyMergingRuns        = []byte("merging")          // the inputs of the merge of runs in progress
 )
 
 // runNameSize is the size of a run's name: a big-endian uint64, then the level.
@@ -55,7 +57,7 @@ func liveRuns(tx *bolt.Tx) ([][]byte, error) {
 	c := runs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		switch {
-		case v != nil && bytes.Equal(k, keyPendingRun):
+		case v != nil && (bytes.Equal(k, keyPendingRun) || bytes.Equal(k, keyMergingRuns)):
 			continue
 		case v != nil || len(k) != runNameSize:
 			return nil, fmt.Errorf("fingerprint runs have an entry with a key of length %d: %w", len(k), ErrIntegrity)
@@ -168,29 +170,21 @@ func pendingRun(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
 	return runs.Bucket(name), nil
 }
 
-// finishRun makes the pending run name complete and deletes the runs it
-// replaces.
-func finishRun(tx *bolt.Tx, name []byte, replaced [][]byte) error {
+// finishRun makes the pending run name complete.
+func finishRun(tx *bolt.Tx, name []byte) error {
 	if _, err := pendingRun(tx, name); err != nil {
 		return err
 	}
-
-	runs := tx.Bucket(bucketFingerprintRuns)
-	for _, old := range replaced {
-		if err := runs.DeleteBucket(old); err != nil {
-			return err
-		}
-	}
-	return runs.Delete(keyPendingRun)
+	return tx.Bucket(bucketFingerprintRuns).Delete(keyPendingRun)
 }
 
-// compactionInputs returns the runFanout newest of names, oldest first, if
+// compactionInputs returns the fanout newest of names, oldest first, if
 // they all have the same level, and nil otherwise.
-func compactionInputs(names [][]byte) [][]byte {
-	if len(names) < runFanout {
+func compactionInputs(names [][]byte, fanout int) [][]byte {
+	if len(names) < fanout {
 		return nil
 	}
-	newest := names[len(names)-runFanout:]
+	newest := names[len(names)-fanout:]
 	for _, name := range newest {
 		if name[8] != newest[0][8] {
 			return nil
@@ -199,28 +193,51 @@ func compactionInputs(names [][]byte) [][]byte {
 	return newest
 }
 
-// compactRuns merges the newest runs while runFanout of them have the same
-// level.
+// compactRuns finishes the merge of runs that a crash or an error cut short,
+// if any, and then merges the newest runs while runFanout of them have the
+// same level.
 func (s *BoltStore) compactRuns(ctx context.Context) error {
 	for {
-		var names [][]byte
+		var names, inputs [][]byte
 		err := s.view(ctx, func(tx *bolt.Tx) (err error) {
-			names, err = liveRuns(tx)
+			if names, err = liveRuns(tx); err != nil {
+				return err
+			}
+			inputs, err = mergingRuns(tx)
 			return err
 		})
 		if err != nil {
 			return err
 		}
 
-		inputs := compactionInputs(names)
+		if inputs == nil {
+			inputs = compactionInputs(names, s.merge.fanout)
+		}
 		if inputs == nil {
 			return nil
 		}
-		if err := s.mergeRuns(ctx, inputs, len(inputs) == len(names)); err != nil {
+		if err := s.mergeRuns(ctx, inputs, bytes.Equal(inputs[0], names[0])); err != nil {
 			return err
 		}
 		s.merge.compactions.Add(1)
 	}
+}
+
+// mergingRuns returns the inputs of the merge of runs in progress in tx, or
+// nil.
+func mergingRuns(tx *bolt.Tx) ([][]byte, error) {
+	v := tx.Bucket(bucketFingerprintRuns).Get(keyMergingRuns)
+	if v == nil {
+		return nil, nil
+	}
+	if len(v) == 0 || len(v)%runNameSize != 0 {
+		return nil, fmt.Errorf("fingerprint runs list merge inputs of %d bytes: %w", len(v), ErrIntegrity)
+	}
+	var inputs [][]byte
+	for name := range slices.Chunk(v, runNameSize) {
+		inputs = append(inputs, bytes.Clone(name))
+	}
+	return inputs, nil
 }
 
 // mergeRuns merges the runs inputs, oldest first, into one run of the next
@@ -228,48 +245,117 @@ func (s *BoltStore) compactRuns(ctx context.Context) error {
 // the runs older and newer than the inputs. oldest reports whether no run is
 // older than the inputs. Removals are then dropped, since no older entry is
 // left for them to remove, unless bucketFingerprints has the key.
+//
+// Each write moves the entries of one range of keys from the inputs to the
+// new run, which readers read like any other. No key is in both at any
+// commit, so readers need not know how far the merge got, and the pages
+// that the deletes free are reused by the next writes. Deleting the inputs
+// at the end instead left bbolt with thousands of free pages, whose list it
+// writes at every commit, and 64 callers tokenized a fifth fewer values per
+// second (docs/benchmarks.md). After a crash or an error, the next call
+// finds the inputs under keyMergingRuns and goes on.
 func (s *BoltStore) mergeRuns(ctx context.Context, inputs [][]byte, oldest bool) error {
 	newest := inputs[len(inputs)-1]
-	var name []byte
-	err := s.commit(1, func(tx *bolt.Tx) (err error) {
-		name, err = startRun(tx, newest, newest[8]+1)
-		return err
-	})
-	if err != nil {
+	output := append(bytes.Clone(newest[:8]), newest[8]+1)
+	if err := s.commit(1, func(tx *bolt.Tx) error { return beginMergeRuns(tx, inputs, output) }); err != nil {
 		return err
 	}
 
-	var after []byte
 	for {
-		ops, next, err := s.readRuns(ctx, inputs, after, mergeChunk, oldest)
+		ops, last, read, err := s.readRuns(ctx, inputs, mergeChunk, oldest)
 		if err != nil {
 			return err
 		}
-		if len(ops) > 0 {
-			err := s.commit(len(ops), func(tx *bolt.Tx) error { return appendToRun(tx, name, ops) })
-			if err != nil {
+		err = s.commit(len(ops)+read, func(tx *bolt.Tx) error { return moveToRun(tx, inputs, output, ops, last) })
+		if err != nil {
+			return err
+		}
+		if last == nil {
+			break
+		}
+	}
+
+	return s.commit(1, func(tx *bolt.Tx) error { return endMergeRuns(tx, inputs) })
+}
+
+// beginMergeRuns creates the run output and lists inputs under
+// keyMergingRuns, unless that merge is already in progress.
+func beginMergeRuns(tx *bolt.Tx, inputs [][]byte, output []byte) error {
+	runs := tx.Bucket(bucketFingerprintRuns)
+	list := slices.Concat(inputs...)
+	switch v := runs.Get(keyMergingRuns); {
+	case v != nil && bytes.Equal(v, list) && runs.Bucket(output) != nil:
+		return nil
+	case v != nil:
+		return fmt.Errorf("fingerprint runs: another merge of runs is in progress: %w", ErrIntegrity)
+	}
+
+	if _, err := runs.CreateBucket(output); err != nil {
+		return err
+	}
+	return runs.Put(keyMergingRuns, list)
+}
+
+// moveToRun appends ops to the run output and deletes from the runs inputs
+// every key up to last, or every key when last is nil.
+func moveToRun(tx *bolt.Tx, inputs [][]byte, output []byte, ops []logOp, last []byte) error {
+	runs := tx.Bucket(bucketFingerprintRuns)
+	run := runs.Bucket(output)
+	if run == nil {
+		return fmt.Errorf("fingerprint run %x is missing: %w", output, ErrIntegrity)
+	}
+	run.FillPercent = appendFill
+	for _, op := range ops {
+		var v []byte
+		if op.op == logRemove {
+			v = runRemoved
+		}
+		if err := run.Put(op.key, v); err != nil {
+			return err
+		}
+	}
+
+	for _, name := range inputs {
+		input := runs.Bucket(name)
+		var keys [][]byte
+		c := input.Cursor()
+		for k, _ := c.First(); k != nil && (last == nil || bytes.Compare(k, last) <= 0); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := input.Delete(k); err != nil {
 				return err
 			}
 		}
-		if next == nil {
-			break
-		}
-		after = next
 	}
-
-	return s.commit(1, func(tx *bolt.Tx) error { return finishRun(tx, name, inputs) })
+	return nil
 }
 
-// readRuns returns the next entries of the runs inputs, oldest first, after
-// the key after (from the first key when after is nil), sorted by key, with
-// the newest input's entry for each key. It reads up to limit entries of each
-// input. next is the least last key read among the inputs with more entries,
-// and only entries up to next are returned. next is nil when every input is
-// read to its end. dropRemovals leaves out entries that remove a key that
-// bucketFingerprints does not have.
-func (s *BoltStore) readRuns(ctx context.Context, inputs [][]byte, after []byte, limit int, dropRemovals bool) (ops []logOp, next []byte, err error) {
+// endMergeRuns deletes the runs inputs, which moveToRun has emptied, and the
+// list of the merge in progress.
+func endMergeRuns(tx *bolt.Tx, inputs [][]byte) error {
+	runs := tx.Bucket(bucketFingerprintRuns)
+	if !bytes.Equal(runs.Get(keyMergingRuns), slices.Concat(inputs...)) {
+		return fmt.Errorf("fingerprint runs: the merge of runs in progress is not the one ending: %w", ErrIntegrity)
+	}
+	for _, name := range inputs {
+		if err := runs.DeleteBucket(name); err != nil {
+			return err
+		}
+	}
+	return runs.Delete(keyMergingRuns)
+}
+
+// readRuns returns the first entries of the runs inputs, oldest first,
+// sorted by key, with the newest input's entry for each key. It reads up to
+// limit entries of each input. last is the least last key read among the
+// inputs with more entries, and only entries up to last are returned. last
+// is nil when every input was read to its end. read counts the entries of
+// the inputs up to last. dropRemovals leaves out entries that remove a key
+// that bucketFingerprints does not have.
+func (s *BoltStore) readRuns(ctx context.Context, inputs [][]byte, limit int, dropRemovals bool) (ops []logOp, last []byte, read int, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		ops, next = nil, nil
+		ops, last = nil, nil
 		runs := tx.Bucket(bucketFingerprintRuns)
 		for i, name := range inputs {
 			run := runs.Bucket(name)
@@ -278,11 +364,6 @@ func (s *BoltStore) readRuns(ctx context.Context, inputs [][]byte, after []byte,
 			}
 			c := run.Cursor()
 			k, v := c.First()
-			if after != nil {
-				if k, v = c.Seek(after); bytes.Equal(k, after) {
-					k, v = c.Next()
-				}
-			}
 			for n := 0; k != nil && n < limit; k, v = c.Next() {
 				removed, err := runEntryRemoves(v)
 				if err != nil {
@@ -295,15 +376,19 @@ func (s *BoltStore) readRuns(ctx context.Context, inputs [][]byte, after []byte,
 				ops = append(ops, op)
 				n++
 			}
-			if k != nil && (next == nil || bytes.Compare(ops[len(ops)-1].key, next) < 0) {
-				next = ops[len(ops)-1].key
+			if k != nil && (last == nil || bytes.Compare(ops[len(ops)-1].key, last) < 0) {
+				last = ops[len(ops)-1].key
 			}
 		}
 
 		// seq holds the input's position, so latestOps keeps the newest.
+		read = len(ops)
+		if last != nil {
+			read = countUpTo(ops, last)
+		}
 		ops = latestOps(ops)
-		if next != nil {
-			ops = ops[:sortedEnd(ops, next)]
+		if last != nil {
+			ops = ops[:sortedEnd(ops, last)]
 		}
 		if dropRemovals {
 			index := tx.Bucket(bucketFingerprints)
@@ -311,7 +396,18 @@ func (s *BoltStore) readRuns(ctx context.Context, inputs [][]byte, after []byte,
 		}
 		return nil
 	})
-	return ops, next, err
+	return ops, last, read, err
+}
+
+// countUpTo returns the number of ops whose key is at most last.
+func countUpTo(ops []logOp, last []byte) int {
+	n := 0
+	for _, op := range ops {
+		if bytes.Compare(op.key, last) <= 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // sortedEnd returns the number of ops, sorted by key, whose key is at most

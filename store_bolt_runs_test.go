@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -298,5 +299,125 @@ func TestFingerprintRunsDamaged(t *testing.T) {
 				t.Errorf("FindByFingerprint err = %v, want ErrIntegrity", err)
 			}
 		})
+	}
+}
+
+// failAfter is a context whose Err reports context.Canceled after a number
+// of calls, so that a merge stops between two of its transactions.
+type failAfter struct {
+	context.Context
+	left atomic.Int64
+}
+
+func (c *failAfter) Err() error {
+	if c.left.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestMergeRunsResumes stops a merge of four runs after two of its writes,
+// checks the lookups in that state, and then checks that the next merge,
+// after a reopen, finishes it.
+func TestMergeRunsResumes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := OpenBoltStore(path, &BoltOptions{FingerprintMergeAfter: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.merge.fanout = 100 // no merge of runs until the test asks for one
+	ctx := context.Background()
+
+	// Four runs of 1,200 entries each, more than two chunks of a merge.
+	want := make(map[string][]string)
+	for run := range 4 {
+		var recs []*Record
+		for i := run*1200 + 1; i <= (run+1)*1200; i++ {
+			rec := mergeTestRecord(i)
+			recs = append(recs, rec)
+			want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], rec.Token)
+		}
+		if _, err := s.CreateBatch(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		closed := mergeTestRecord(run*1200 + 5)
+		mergeTestChange(t, s, closed, nil, &sync.Map{})
+		want[string(closed.Fingerprint)] = deleteString(want[string(closed.Fingerprint)], closed.Token)
+		if err := s.mergeFingerprints(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inputs, _ := runsOf(t, s)
+	if len(inputs) != 4 {
+		t.Fatalf("%d runs after four merges of the log, want 4", len(inputs))
+	}
+
+	s.merge.fanout = runFanout
+	stop := &failAfter{Context: ctx}
+	stop.left.Store(3) // the list of runs, then two chunks
+	if err := s.compactRuns(stop); !errors.Is(err, context.Canceled) {
+		t.Fatalf("compactRuns with a context that ends err = %v, want context.Canceled", err)
+	}
+	names, _ := runsOf(t, s)
+	if len(names) != 5 {
+		t.Errorf("%d runs in the middle of a merge of runs, want the 4 inputs and the new run", len(names))
+	}
+	wantDisjointRuns(t, s, names)
+	wantLookups(t, s, want)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wantLookups(t, s, want)
+	if err := s.compactRuns(ctx); err != nil {
+		t.Fatal(err)
+	}
+	names, _ = runsOf(t, s)
+	if len(names) != 1 || names[0][8] != 1 {
+		t.Errorf("runs after the merge of runs = %x, want one of level 1", names)
+	}
+	wantLookups(t, s, want)
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketFingerprintRuns).Get(keyMergingRuns); v != nil {
+			t.Errorf("inputs of a merge of runs are still listed after it ended: %x", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantDisjointRuns fails the test unless the runs names have keys, and no
+// key is in two of them.
+func wantDisjointRuns(t *testing.T, s *BoltStore, names [][]byte) {
+	t.Helper()
+	seen := make(map[string][]byte)
+	err := s.view(t.Context(), func(tx *bolt.Tx) error {
+		for _, name := range names {
+			run := tx.Bucket(bucketFingerprintRuns).Bucket(name)
+			if run.Stats().KeyN == 0 {
+				t.Errorf("run %x is empty", name)
+			}
+			err := run.ForEach(func(k, _ []byte) error {
+				if other, ok := seen[string(k)]; ok {
+					t.Errorf("runs %x and %x both have key %x", other, name, k[:8])
+				}
+				seen[string(k)] = name
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
