@@ -74,8 +74,9 @@ const maxFingerprintMergeAfter = 1 << 24
 // concurrent goroutines share commits through a commit queue, and every write
 // is on disk (fsync) before the method returns. New fingerprint index entries
 // are appended to a log, which a background goroutine writes to a new sorted
-// run every BoltOptions.FingerprintMergeAfter entries. It also merges every
-// four runs of one size into one run four times as large.
+// run every BoltOptions.FingerprintMergeAfter entries. It also merges the
+// four newest runs, when they have one size, into one run four times as
+// large.
 //
 // NOTE: a commit runs the write functions of every write in it, Update's fn
 // among them, on the goroutine of one of their callers. An fn that calls
@@ -151,6 +152,14 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 	guard := &damageGuard{}
 	var recent *recentIndex
 	err = guard.run(func() error {
+		// No merge runs yet, so a pending run is one that a merge was
+		// writing when the file was last closed. The log still has its
+		// entries. Reopen and Compact must not do this, because their
+		// store's merge may be writing that run.
+		// A damaged list is left as it is: lookups report it.
+		if err := dropLeftoverRun(db); err != nil && !errors.Is(err, ErrIntegrity) {
+			return err
+		}
 		var err error
 		recent, err = loadRecentIndex(db, mergeAfter)
 		return err
@@ -221,8 +230,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, from uint32, err
 }
 
 // initSchema creates the buckets of a new file, or checks the schema version
-// of an existing one. It upgrades version 1 or 2, setting *from to it, and
-// deletes the fingerprint run that a merge cut short was writing.
+// of an existing one. It upgrades version 1 or 2, setting *from to it.
 func initSchema(tx *bolt.Tx, from *uint32) error {
 	if b := tx.Bucket(bucketSchema); b != nil {
 		v := b.Get(keySchemaVersion)
@@ -244,7 +252,7 @@ func initSchema(tx *bolt.Tx, from *uint32) error {
 				return fmt.Errorf("%w: bucket %q is missing", ErrNotVault, name)
 			}
 		}
-		return dropPendingRun(tx.Bucket(bucketFingerprintRuns))
+		return nil
 	}
 
 	empty := true

@@ -134,9 +134,15 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 		return s.compactRuns(ctx)
 	}
 
+	// A merge of runs that a crash or an error cut short ends first, so
+	// that the new run is newer than its result and joins the next one.
+	if err := s.compactRuns(ctx); err != nil {
+		return err
+	}
+
 	var run []byte
 	err = s.commit(1, func(tx *bolt.Tx) (err error) {
-		run, err = startRun(tx, nil, 0)
+		run, err = startRun(tx)
 		return err
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -74,9 +75,9 @@ func runModel(t *testing.T, s *BoltStore, first, n int, want map[string][]string
 }
 
 // TestFingerprintRuns merges the log every 20 entries, so that runs are
-// merged into levels 1 and 2, and checks the lookups, the number of runs per
-// level, and that the oldest run keeps no removal once a merge of runs has
-// written it.
+// merged into levels 1 and 2. It checks the lookups and the number of runs
+// per level. Once a merge of runs has written the oldest run, that run must
+// keep no removal.
 func TestFingerprintRuns(t *testing.T) {
 	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), &BoltOptions{FingerprintMergeAfter: 20})
 	if err != nil {
@@ -209,7 +210,7 @@ func TestPendingRunIgnored(t *testing.T) {
 	// A pending run that lists a token under a fingerprint it does not have.
 	ghost := logOp{op: logAdd, key: append(mergeTestFingerprint("0"), "tok_ghost"...)}
 	addPending := func(tx *bolt.Tx) error {
-		name, err := startRun(tx, nil, 0)
+		name, err := startRun(tx)
 		if err != nil {
 			return err
 		}
@@ -261,8 +262,9 @@ func wantNoGhost(t *testing.T, s *BoltStore, key []byte, when string) {
 }
 
 // TestFingerprintRunsDamaged checks that a lookup reports ErrIntegrity for
-// a run entry whose value is neither empty nor a removal, and for a key of
-// the runs bucket that is no run.
+// damaged runs: a value that is neither empty nor a removal, a key of the
+// runs bucket that is no run, a nested bucket, and a pending run that is not
+// the newest. The open leaves that pending run in place.
 func TestFingerprintRunsDamaged(t *testing.T) {
 	fp := mergeTestFingerprint("damaged")
 	tests := []struct {
@@ -277,6 +279,22 @@ func TestFingerprintRunsDamaged(t *testing.T) {
 			return run.Put(append(bytes.Clone(fp), "tok_x"...), []byte("zz"))
 		}},
 		{"stray key", func(runs *bolt.Bucket) error { return runs.Put([]byte("stray"), []byte("x")) }},
+		{"nested bucket", func(runs *bolt.Bucket) error {
+			run, err := runs.CreateBucket(append(make([]byte, 8), 0))
+			if err != nil {
+				return err
+			}
+			_, err = run.CreateBucket(append(bytes.Clone(fp), "tok_x"...))
+			return err
+		}},
+		{"pending names an older run", func(runs *bolt.Bucket) error {
+			for _, id := range []byte{1, 2} {
+				if _, err := runs.CreateBucket([]byte{0, 0, 0, 0, 0, 0, 0, id, 0}); err != nil {
+					return err
+				}
+			}
+			return runs.Put(keyPendingRun, []byte{0, 0, 0, 0, 0, 0, 0, 1, 0})
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,42 +335,18 @@ func (c *failAfter) Err() error {
 }
 
 // TestMergeRunsResumes stops a merge of four runs after two of its writes,
-// checks the lookups in that state, and then checks that the next merge,
-// after a reopen, finishes it.
+// checks the lookups in that state, and then checks that the next merge of
+// the log, after a reopen, finishes it first.
 func TestMergeRunsResumes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vault.db")
 	s, err := OpenBoltStore(path, &BoltOptions{FingerprintMergeAfter: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.merge.fanout = 100 // no merge of runs until the test asks for one
 	ctx := context.Background()
-
-	// Four runs of 1,200 entries each, more than two chunks of a merge.
 	want := make(map[string][]string)
-	for run := range 4 {
-		var recs []*Record
-		for i := run*1200 + 1; i <= (run+1)*1200; i++ {
-			rec := mergeTestRecord(i)
-			recs = append(recs, rec)
-			want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], rec.Token)
-		}
-		if _, err := s.CreateBatch(ctx, recs); err != nil {
-			t.Fatal(err)
-		}
-		closed := mergeTestRecord(run*1200 + 5)
-		mergeTestChange(t, s, closed, nil, &sync.Map{})
-		want[string(closed.Fingerprint)] = deleteString(want[string(closed.Fingerprint)], closed.Token)
-		if err := s.mergeFingerprints(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	inputs, _ := runsOf(t, s)
-	if len(inputs) != 4 {
-		t.Fatalf("%d runs after four merges of the log, want 4", len(inputs))
-	}
+	writeRuns(t, s, 4, want)
 
-	s.merge.fanout = runFanout
 	stop := &failAfter{Context: ctx}
 	stop.left.Store(3) // the list of runs, then two chunks
 	if err := s.compactRuns(stop); !errors.Is(err, context.Canceled) {
@@ -374,12 +368,20 @@ func TestMergeRunsResumes(t *testing.T) {
 	}
 	defer s.Close()
 	wantLookups(t, s, want)
-	if err := s.compactRuns(ctx); err != nil {
+
+	// The next merge of the log ends the merge of runs before it writes its
+	// own run, which is then the newest.
+	extra := mergeTestRecord(5000)
+	if err := s.Create(ctx, extra); err != nil {
+		t.Fatal(err)
+	}
+	want[string(extra.Fingerprint)] = append(want[string(extra.Fingerprint)], extra.Token)
+	if err := s.mergeFingerprints(ctx); err != nil {
 		t.Fatal(err)
 	}
 	names, _ = runsOf(t, s)
-	if len(names) != 1 || names[0][8] != 1 {
-		t.Errorf("runs after the merge of runs = %x, want one of level 1", names)
+	if len(names) != 2 || names[0][8] != 1 || names[1][8] != 0 {
+		t.Errorf("runs after the next merge of the log = %x, want one of level 1, then one of level 0", names)
 	}
 	wantLookups(t, s, want)
 	err = s.view(ctx, func(tx *bolt.Tx) error {
@@ -420,4 +422,119 @@ func wantDisjointRuns(t *testing.T, s *BoltStore, names [][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPendingRunKeptByReopen checks that reopening the file and Compact,
+// which a merge of the log may run between two of its writes, keep the run
+// that the merge is writing.
+func TestPendingRunKeptByReopen(t *testing.T) {
+	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), &BoltOptions{FingerprintMergeAfter: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := make(map[string][]string)
+	runModel(t, s, 1, 10, want)
+
+	var name []byte
+	err = s.commit(1, func(tx *bolt.Tx) (err error) {
+		name, err = startRun(tx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.reopenAfter = 0
+	s.reopen()
+	if s.reopens != 1 {
+		t.Fatalf("the store reopened its file %d times, want 1", s.reopens)
+	}
+	if err := s.Compact(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.commit(1, func(tx *bolt.Tx) error { return finishRun(tx, name) }); err != nil {
+		t.Errorf("finishRun after a reopen and Compact err = %v, want nil", err)
+	}
+	wantLookups(t, s, want)
+}
+
+func TestCompactionInputs(t *testing.T) {
+	run := func(id, level byte) []byte { return []byte{0, 0, 0, 0, 0, 0, 0, id, level} }
+	tests := []struct {
+		name  string
+		names [][]byte
+		want  [][]byte
+	}{
+		{"too few", [][]byte{run(1, 0), run(2, 0), run(3, 0)}, nil},
+		{"newest four", [][]byte{run(1, 1), run(2, 0), run(3, 0), run(4, 0), run(5, 0)}, [][]byte{run(2, 0), run(3, 0), run(4, 0), run(5, 0)}},
+		{"levels differ", [][]byte{run(1, 1), run(2, 1), run(3, 0), run(4, 0)}, nil},
+		{"older four", [][]byte{run(1, 0), run(2, 0), run(3, 0), run(4, 0), run(4, 1), run(5, 0)}, [][]byte{run(1, 0), run(2, 0), run(3, 0), run(4, 0)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := compactionInputs(tt.names, runFanout)
+			if !slices.EqualFunc(got, tt.want, bytes.Equal) {
+				t.Errorf("compactionInputs = %x, want %x", got, tt.want)
+			}
+		})
+	}
+}
+
+// writeRuns writes n runs of level 0, of 1,200 records each, more than two
+// chunks of a merge of runs, with no merge of runs. It adds to want the
+// tokens each fingerprint must then list.
+func writeRuns(t *testing.T, s *BoltStore, n int, want map[string][]string) {
+	t.Helper()
+	ctx := context.Background()
+	s.merge.fanout = 100
+	defer func() { s.merge.fanout = runFanout }()
+
+	for run := range n {
+		var recs []*Record
+		for i := run*1200 + 1; i <= (run+1)*1200; i++ {
+			rec := mergeTestRecord(i)
+			recs = append(recs, rec)
+			want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], rec.Token)
+		}
+		if _, err := s.CreateBatch(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		closed := mergeTestRecord(run*1200 + 5)
+		mergeTestChange(t, s, closed, nil, &sync.Map{})
+		want[string(closed.Fingerprint)] = deleteString(want[string(closed.Fingerprint)], closed.Token)
+		if err := s.mergeFingerprints(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if names, _ := runsOf(t, s); len(names) != n {
+		t.Fatalf("%d runs after %d merges of the log, want %d", len(names), n, n)
+	}
+}
+
+// TestMergeRunsBeforeNewRun leaves four runs of level 0 unmerged, as a close
+// between a merge of the log and its merge of runs does. The next merge of
+// the log must merge them before it writes its own run, or the oldest of the
+// five would never be merged again.
+func TestMergeRunsBeforeNewRun(t *testing.T) {
+	s, err := OpenBoltStore(filepath.Join(t.TempDir(), "vault.db"), &BoltOptions{FingerprintMergeAfter: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := make(map[string][]string)
+	writeRuns(t, s, 4, want)
+
+	extra := mergeTestRecord(5000)
+	if err := s.Create(t.Context(), extra); err != nil {
+		t.Fatal(err)
+	}
+	want[string(extra.Fingerprint)] = append(want[string(extra.Fingerprint)], extra.Token)
+	if err := s.mergeFingerprints(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := runsOf(t, s)
+	if len(names) != 2 || names[0][8] != 1 || names[1][8] != 0 {
+		t.Errorf("runs after the next merge of the log = %x, want one of level 1, then one of level 0", names)
+	}
+	wantLookups(t, s, want)
 }
