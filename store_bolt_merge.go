@@ -136,8 +136,8 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 
 	// A merge of runs that a crash or an error cut short ends first, so
 	// that the new run is newer than its result and joins the next one.
-	// Damaged runs must not stop the merge of the log, which bounds the
-	// memory of the recent index; the merge of runs at the end reports them.
+	// Damaged runs must not stop the merge of the log, because it bounds the
+	// memory of the recent index. The merge of runs at the end reports them.
 	if err := s.compactRuns(ctx); err != nil && !errors.Is(err, ErrIntegrity) {
 		return err
 	}

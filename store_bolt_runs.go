@@ -28,13 +28,14 @@ import (
 // whole index, about 740,000 entries a second on the 2-CPU benchmark
 // machine (an estimate from one review's test), so on a store of 100
 // million tokens such writes could wait minutes. Merging the log between
-// chunks of a compaction would avoid it; not built.
+// chunks of a compaction would avoid it. It is not built.
 //
 // A run maps fingerprint || token to an empty value when the key is in the
 // index and to logRemove when an older entry is removed. Lookups read the
-// bucketFingerprints index first, which files written before runs existed
-// still have and which nothing writes any more, then the runs from the
-// oldest, then the log; for a key, the newest entry wins.
+// bucketFingerprints index first, then the runs from the oldest, then the
+// log, and for a key the newest entry wins. Files written before runs
+// existed still have entries in bucketFingerprints, which nothing writes any
+// more.
 //
 // The run that a merge of the log writes is named under keyPendingRun, and
 // readers skip it until the commit that completes it, because the log still
@@ -186,7 +187,12 @@ func appendToRun(tx *bolt.Tx, name []byte, ops []logOp) error {
 	if err != nil {
 		return err
 	}
+	return putRunEntries(run, ops)
+}
 
+// putRunEntries puts ops into run, at full pages because each key sorts
+// after those the run holds.
+func putRunEntries(run *bolt.Bucket, ops []logOp) error {
 	run.FillPercent = appendFill
 	for _, op := range ops {
 		var v []byte
@@ -354,15 +360,8 @@ func moveToRun(tx *bolt.Tx, inputs [][]byte, output []byte, ops []logOp, last []
 	if run == nil {
 		return fmt.Errorf("fingerprint run %x is missing: %w", output, ErrIntegrity)
 	}
-	run.FillPercent = appendFill
-	for _, op := range ops {
-		var v []byte
-		if op.op == logRemove {
-			v = runRemoved
-		}
-		if err := run.Put(op.key, v); err != nil {
-			return err
-		}
+	if err := putRunEntries(run, ops); err != nil {
+		return err
 	}
 
 	for _, name := range inputs {
