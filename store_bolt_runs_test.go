@@ -229,14 +229,7 @@ func TestPendingRunIgnored(t *testing.T) {
 	if err := s.commit(1, addPending); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = OpenBoltStore(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopenBoltStore(t, s, path)
 	wantNoGhost(t, s, ghost.key, "after reopening")
 	wantLookups(t, s, want)
 }
@@ -262,9 +255,9 @@ func wantNoGhost(t *testing.T, s *BoltStore, key []byte, when string) {
 }
 
 // TestFingerprintRunsDamaged checks that a lookup reports ErrIntegrity for
-// damaged runs: a value that is neither empty nor a removal, a key of the
-// runs bucket that is no run, a nested bucket, and a pending run that is not
-// the newest. The open leaves that pending run in place.
+// four kinds of damaged runs. They are a value that is neither empty nor a
+// removal, a key of the runs bucket that is no run, a nested bucket, and a
+// pending run that is not the newest, which the open leaves in place.
 func TestFingerprintRunsDamaged(t *testing.T) {
 	fp := mergeTestFingerprint("damaged")
 	tests := []struct {
@@ -358,32 +351,13 @@ func TestMergeRunsResumes(t *testing.T) {
 	}
 	wantDisjointRuns(t, s, names)
 	wantLookups(t, s, want)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
 
-	s, err = OpenBoltStore(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopenBoltStore(t, s, path)
 	wantLookups(t, s, want)
 
 	// The next merge of the log ends the merge of runs before it writes its
 	// own run, which is then the newest.
-	extra := mergeTestRecord(5000)
-	if err := s.Create(ctx, extra); err != nil {
-		t.Fatal(err)
-	}
-	want[string(extra.Fingerprint)] = append(want[string(extra.Fingerprint)], extra.Token)
-	if err := s.mergeFingerprints(ctx); err != nil {
-		t.Fatal(err)
-	}
-	names, _ = runsOf(t, s)
-	if len(names) != 2 || names[0][8] != 1 || names[1][8] != 0 {
-		t.Errorf("runs after the next merge of the log = %x, want one of level 1, then one of level 0", names)
-	}
-	wantLookups(t, s, want)
+	wantMergedRunsFirst(t, s, want)
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketFingerprintRuns).Get(keyMergingRuns); v != nil {
 			t.Errorf("inputs of a merge of runs are still listed after it ended: %x", v)
@@ -524,11 +498,20 @@ func TestMergeRunsBeforeNewRun(t *testing.T) {
 	want := make(map[string][]string)
 	writeRuns(t, s, 4, want)
 
+	wantMergedRunsFirst(t, s, want)
+}
+
+// wantMergedRunsFirst creates one more record and merges the log. The merge
+// must first end or start the merge of the four runs of level 0 that s has,
+// so that the runs are then one of level 1 and one of level 0.
+func wantMergedRunsFirst(t *testing.T, s *BoltStore, want map[string][]string) {
+	t.Helper()
 	extra := mergeTestRecord(5000)
 	if err := s.Create(t.Context(), extra); err != nil {
 		t.Fatal(err)
 	}
 	want[string(extra.Fingerprint)] = append(want[string(extra.Fingerprint)], extra.Token)
+
 	if err := s.mergeFingerprints(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -537,4 +520,19 @@ func TestMergeRunsBeforeNewRun(t *testing.T) {
 		t.Errorf("runs after the next merge of the log = %x, want one of level 1, then one of level 0", names)
 	}
 	wantLookups(t, s, want)
+}
+
+// reopenBoltStore closes s and opens the file at path again with default
+// options. The test's cleanup closes the new store.
+func reopenBoltStore(t *testing.T, s *BoltStore, path string) *BoltStore {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
