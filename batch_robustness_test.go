@@ -184,7 +184,7 @@ func TestTokenizeBatchDeterministicOneLiveToken(t *testing.T) {
 	close(returned)
 
 	for token := range returned {
-		if _, err := s.Get(t.Context(), token); err != nil {
+		if _, err := v.get(t.Context(), token); err != nil {
 			t.Fatalf("returned token %s: Get err = %v", token, err)
 		}
 	}
@@ -201,7 +201,7 @@ func TestTokenizeBatchDeterministicOneLiveToken(t *testing.T) {
 			if rec.State != StateClosed {
 				open[string(rec.Fingerprint)]++
 			}
-			after = rec.Token
+			after = rec.Key()
 		}
 	}
 	for fp, n := range open {

@@ -571,7 +571,7 @@ func crashCount(t *testing.T, path string) int {
 		if len(recs) < 1000 {
 			return count
 		}
-		after = recs[len(recs)-1].Token
+		after = recs[len(recs)-1].Key()
 	}
 }
 

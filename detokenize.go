@@ -44,7 +44,7 @@ func (v *Vault) detokenizeEntered(ctx context.Context, token string) (*Record, [
 	if !plausibleToken(token) {
 		return nil, nil, ErrNotFound
 	}
-	rec, err := v.store.Get(ctx, token)
+	rec, err := v.get(ctx, token)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,7 +105,7 @@ func (v *Vault) Inspect(ctx context.Context, token string) (*TokenInfo, error) {
 	if !plausibleToken(token) {
 		return nil, ErrNotFound
 	}
-	rec, history, err := v.store.History(ctx, token)
+	rec, history, err := v.history(ctx, token)
 	if err != nil {
 		return nil, err
 	}

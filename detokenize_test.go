@@ -61,12 +61,12 @@ func TestDetokenizeMovedCiphertext(t *testing.T) {
 		victim, _ := v.TokenizeCard(ctx, visaTest)
 		other, _ := v.TokenizeCard(ctx, "5555555555554444")
 
-		src, err := s.Get(ctx, other)
+		src, err := v.get(ctx, other)
 		if err != nil {
 			t.Fatalf("store Get err = %v", err)
 		}
-		old, _ := s.Get(ctx, victim)
-		n, err := s.ReplaceCiphertexts(ctx, []CiphertextSwap{{Token: victim, OldCiphertext: old.Ciphertext, NewKeyID: src.KeyID, NewCiphertext: src.Ciphertext}})
+		old, _ := v.get(ctx, victim)
+		n, err := s.ReplaceCiphertexts(ctx, []CiphertextSwap{{Key: old.Key(), OldCiphertext: old.Ciphertext, NewKeyID: src.KeyID, NewCiphertext: src.Ciphertext}})
 		if err != nil || n != 1 {
 			t.Fatalf("ReplaceCiphertexts = %d, %v; want 1 swap", n, err)
 		}

@@ -37,7 +37,7 @@ func (v *Vault) RecordExpirations(ctx context.Context) (int, error) {
 			if !expiryUnrecorded(rec, now) {
 				continue
 			}
-			recorded, err := v.recordExpiration(ctx, rec.Token)
+			recorded, err := v.recordExpiration(ctx, rec.Key())
 			if err != nil {
 				return count, err
 			}
@@ -49,7 +49,7 @@ func (v *Vault) RecordExpirations(ctx context.Context) (int, error) {
 		if len(recs) < expiryScanPage {
 			return count, nil
 		}
-		after = recs[len(recs)-1].Token
+		after = recs[len(recs)-1].Key()
 	}
 }
 
@@ -70,9 +70,10 @@ func (v *Vault) scanPage(ctx context.Context, after string) ([]*Record, error) {
 	return v.store.Scan(ctx, after, expiryScanPage)
 }
 
-// recordExpiration writes the EventExpired of token, unless another call
-// recorded it, or the token was closed, since the caller read it.
-func (v *Vault) recordExpiration(ctx context.Context, token string) (bool, error) {
+// recordExpiration writes the EventExpired of the record under key, unless
+// another call recorded it, or the token was closed, since the caller read
+// it.
+func (v *Vault) recordExpiration(ctx context.Context, key string) (bool, error) {
 	done, err := v.enter()
 	if err != nil {
 		return false, err
@@ -80,7 +81,7 @@ func (v *Vault) recordExpiration(ctx context.Context, token string) (bool, error
 	defer done()
 
 	recorded := false
-	_, err = v.store.Update(ctx, token, func(rec *Record) (*Change, error) {
+	_, err = v.store.Update(ctx, key, func(rec *Record) (*Change, error) {
 		// A store may call fn more than once; the last call decides.
 		now := v.now()
 		recorded = expiryUnrecorded(rec, now)

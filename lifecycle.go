@@ -151,7 +151,7 @@ func (v *Vault) transition(ctx context.Context, token string, to State, party st
 	if !plausibleToken(token) {
 		return ErrNotFound
 	}
-	rec, err := v.store.Update(ctx, token, func(rec *Record) (*Change, error) {
+	rec, err := v.update(ctx, token, func(rec *Record) (*Change, error) {
 		return applyTransition(rec, to, party, change, v.now())
 	})
 	if err != nil {

@@ -118,7 +118,7 @@ func TestCloseShredsCiphertext(t *testing.T) {
 			t.Fatalf("CloseToken err = %v", err)
 		}
 
-		rec, err := s.Get(ctx, token)
+		rec, err := v.get(ctx, token)
 		if err != nil {
 			t.Fatalf("store Get(%q) err = %v, want the tombstone", token, err)
 		}

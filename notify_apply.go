@@ -105,7 +105,7 @@ func (v *Vault) ApplyNotification(ctx context.Context, n Notification) (Notifica
 // updateForNotification runs applyNotification in one Store.Update and
 // reports whether the store wrote a change.
 func (v *Vault) updateForNotification(ctx context.Context, n *Notification, value *reissueValue, now time.Time) (result NotificationResult, wrote bool, err error) {
-	_, err = v.store.Update(ctx, n.Token, func(rec *Record) (*Change, error) {
+	_, err = v.update(ctx, n.Token, func(rec *Record) (*Change, error) {
 		// The store may call this function more than once, so it sets the
 		// results on every call and changes nothing else outside rec.
 		r, change, err := applyNotification(rec, n, value, now)
@@ -217,7 +217,7 @@ func (v *Vault) prepareReissue(ctx context.Context, token string, card CardNumbe
 		}
 	}
 
-	rec, err := v.store.Get(ctx, token)
+	rec, err := v.get(ctx, token)
 	if err != nil {
 		return nil, err
 	}

@@ -499,7 +499,7 @@ func TestNotificationReissueDeterministicKeyTaken(t *testing.T) {
 		if again := tokenizeTestCard(t, v, reissuedVisa, Deterministic("shop")); again != other {
 			t.Errorf("deterministic TokenizeCard(new number) = %s, want the token that held the key, %s", again, other)
 		}
-		rec, err := s.Get(ctx, token)
+		rec, err := v.get(ctx, token)
 		if err != nil {
 			t.Fatalf("Get err = %v", err)
 		}
@@ -589,7 +589,7 @@ func TestNotificationReissueExpiryRecorded(t *testing.T) {
 	forEachStore(t, func(t *testing.T, v *Vault, s Store, clock *testClock) {
 		ctx := context.Background()
 		token := tokenizeTestCard(t, v, visaTest, ExpiresAfter(time.Hour))
-		if _, err := s.Update(ctx, token, func(rec *Record) (*Change, error) {
+		if _, err := v.update(ctx, token, func(rec *Record) (*Change, error) {
 			rec.ExpiryRecorded = true
 			return &Change{Type: EventExpired, From: rec.State, To: rec.State, Time: clock.Now()}, nil
 		}); err != nil {
@@ -601,7 +601,7 @@ func TestNotificationReissueExpiryRecorded(t *testing.T) {
 		n.CardExpiry = clock.Now().Add(48 * time.Hour)
 		applyWant(t, v, n, NotificationApplied)
 
-		rec, err := s.Get(ctx, token)
+		rec, err := v.get(ctx, token)
 		if err != nil {
 			t.Fatalf("Get err = %v", err)
 		}
@@ -625,7 +625,7 @@ func TestNotificationRecentTrimmed(t *testing.T) {
 			applyWant(t, v, newNotification(token, "visa-vts", "n-"+strconv.Itoa(i), action, uint64(i+1)), NotificationApplied)
 		}
 
-		rec, err := s.Get(ctx, token)
+		rec, err := v.get(ctx, token)
 		if err != nil {
 			t.Fatalf("Get err = %v", err)
 		}
@@ -654,7 +654,7 @@ func TestNotificationIDsPerSender(t *testing.T) {
 		applyWant(t, v, newNotification(token, "visa-vts", "1", NotifySuspend, 1), NotificationApplied)
 		applyWant(t, v, newNotification(token, "issuer-1", "1", NotifySuspend, 1), NotificationApplied)
 
-		rec, err := s.Get(context.Background(), token)
+		rec, err := v.get(context.Background(), token)
 		if err != nil {
 			t.Fatalf("Get err = %v", err)
 		}

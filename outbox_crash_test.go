@@ -449,7 +449,7 @@ func outboxCrashVerifyHistories(t *testing.T, st *outboxCrashState) {
 		}
 		for _, rec := range recs {
 			changes[tokenvault.EventID(rec.Token, 0)] = true
-			_, history, err := store.History(ctx, rec.Token)
+			_, history, err := store.History(ctx, rec.Key())
 			if err != nil {
 				t.Fatalf("History(%q): %v", rec.Token, err)
 			}
@@ -460,7 +460,7 @@ func outboxCrashVerifyHistories(t *testing.T, st *outboxCrashState) {
 		if len(recs) < 500 {
 			break
 		}
-		after = recs[len(recs)-1].Token
+		after = recs[len(recs)-1].Key()
 	}
 
 	missing := 0

@@ -95,7 +95,7 @@ func (v *Vault) Rewrap(ctx context.Context, opts *RewrapOptions) (*RewrapReport,
 			return report, err
 		}
 		if len(recs) > 0 {
-			after = recs[len(recs)-1].Token
+			after = recs[len(recs)-1].Key()
 			if err := v.store.SetMetadata(ctx, rewrapCursor, []byte(string(v.keys.ids[0])+"\n"+after)); err != nil {
 				return report, fmt.Errorf("tokenvault: rewrap: save progress: %w", err)
 			}
@@ -140,7 +140,7 @@ func (v *Vault) rewrapBatch(ctx context.Context, recs []*Record, report *RewrapR
 		if err != nil {
 			return err
 		}
-		swaps = append(swaps, CiphertextSwap{Token: rec.Token, OldCiphertext: rec.Ciphertext, NewKeyID: keyID, NewCiphertext: ciphertext})
+		swaps = append(swaps, CiphertextSwap{Key: rec.Key(), OldCiphertext: rec.Ciphertext, NewKeyID: keyID, NewCiphertext: ciphertext})
 	}
 	if len(swaps) == 0 {
 		return nil
@@ -195,7 +195,7 @@ func (v *Vault) keyUsage(ctx context.Context) (map[KeyID]int, error) {
 		if len(recs) < DefaultRewrapBatch {
 			return usage, nil
 		}
-		after = recs[len(recs)-1].Token
+		after = recs[len(recs)-1].Key()
 	}
 }
 

@@ -139,7 +139,7 @@ func TestRewrapReportsFailures(t *testing.T) {
 	rec, _ := s.Get(ctx, bad)
 	corrupt := append([]byte(nil), rec.Ciphertext...)
 	corrupt[20] ^= 'A' ^ 'B'
-	if n, _ := s.ReplaceCiphertexts(ctx, []CiphertextSwap{{Token: bad, OldCiphertext: rec.Ciphertext, NewKeyID: rec.KeyID, NewCiphertext: corrupt}}); n != 1 {
+	if n, _ := s.ReplaceCiphertexts(ctx, []CiphertextSwap{{Key: bad, OldCiphertext: rec.Ciphertext, NewKeyID: rec.KeyID, NewCiphertext: corrupt}}); n != 1 {
 		t.Fatal("could not corrupt the record")
 	}
 

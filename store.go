@@ -20,6 +20,14 @@ import (
 // Records passed in and returned are copies: a Store keeps no reference to a
 // *Record it was given and the caller may modify a *Record it received.
 //
+// # Keys
+//
+// A Store keeps each record under its key, Record.Key: its Locator if it has
+// one, else its Token. Get, Update, History, Scan and ReplaceCiphertexts take
+// keys; the indexes, FindByFingerprint and the outbox name tokens. The Vault
+// gives a Locator only to a token from which it can compute the Locator
+// again, so two records with one Token also have one key.
+//
 // # Indexes
 //
 // A Store keeps two indexes that always match the current records:
@@ -48,33 +56,36 @@ import (
 // event without its change. The store numbers events with Seq, from 1,
 // increasing in commit order.
 type Store interface {
-	// Create inserts a new record. It returns ErrTokenExists if rec.Token is
-	// stored, live or closed, and ErrDeterministicKeyExists if another record
-	// has rec.DeterministicKey. A token must be 1 to MaxTokenSize bytes.
+	// Create inserts a new record. It returns ErrTokenExists if a record,
+	// live or closed, is stored under rec.Key() or, for a record with a
+	// Locator, under rec.Token. It returns ErrDeterministicKeyExists if
+	// another record has rec.DeterministicKey. A token and a locator must
+	// be 1 to MaxTokenSize bytes.
 	Create(ctx context.Context, rec *Record) error
 
-	// Get returns the record of token, or ErrNotFound.
-	Get(ctx context.Context, token string) (*Record, error)
+	// Get returns the record stored under key, or ErrNotFound.
+	Get(ctx context.Context, key string) (*Record, error)
 
-	// Update reads the record of token inside a write transaction and calls
+	// Update reads the record stored under key inside a write transaction and calls
 	// fn with a copy. If fn returns an error, Update returns it and writes
 	// nothing. If fn returns a nil *Change, Update writes nothing and returns
 	// the record unchanged. Otherwise it sets the record's Revision, and the
 	// change's, to one more than the stored revision, stores the record as fn
 	// left it, updates the indexes and appends the change to the token's
-	// history. Changes to rec.Token are ignored.
+	// history. Changes to rec.Token and rec.Locator are ignored.
 	// The unique deterministic key is enforced as in Create.
 	//
 	// fn must have no side effects outside rec, because an implementation
 	// may call it more than once, for example to retry a serialization
-	// failure. Update returns ErrNotFound if token is not stored.
-	Update(ctx context.Context, token string, fn func(rec *Record) (*Change, error)) (*Record, error)
+	// failure. Update returns ErrNotFound if no record is stored under key.
+	Update(ctx context.Context, key string, fn func(rec *Record) (*Change, error)) (*Record, error)
 
-	// History returns the record of token and its changes, oldest first,
-	// read in one transaction, so that the history has exactly one entry per
-	// revision of the record. It returns ErrNotFound if token is not
-	// stored. A token with no changes has an empty, non-nil history.
-	History(ctx context.Context, token string) (*Record, []Change, error)
+	// History returns the record stored under key and its changes, oldest
+	// first, read in one transaction, so that the history has exactly one
+	// entry per revision of the record. It returns ErrNotFound if no record
+	// is stored under key. A record with no changes has an empty, non-nil
+	// history.
+	History(ctx context.Context, key string) (*Record, []Change, error)
 
 	// FindByDeterministicKey returns the record with key as its
 	// DeterministicKey, or ErrNotFound.
@@ -89,9 +100,9 @@ type Store interface {
 	// after, in Seq order; an empty result means there are none yet.
 	Events(ctx context.Context, after uint64, limit int) ([]Event, error)
 
-	// Scan returns up to limit records whose tokens sort after the token
-	// after, in byte order of the tokens; after "" starts at the beginning.
-	// A short or empty result means the scan reached the end.
+	// Scan returns up to limit records whose keys sort after after, in byte
+	// order of the keys; after "" starts at the beginning. A short or empty
+	// result means the scan reached the end.
 	Scan(ctx context.Context, after string, limit int) ([]*Record, error)
 
 	// ReplaceCiphertexts applies each swap whose record still has
@@ -116,7 +127,12 @@ type Store interface {
 // secret: Fingerprint and DeterministicKey are HMAC-SHA256 values under the
 // index key, which cannot be tested against guesses without that key.
 type Record struct {
-	Token    string
+	Token string
+	// Locator, when not empty, is the key the store keeps the record under
+	// instead of Token. The Vault computes it from the token, so that new
+	// records sort in creation order even when their tokens look random.
+	Locator string
+
 	State    State
 	Revision uint64 // 0 at creation; the Store adds 1 for each Change
 
@@ -192,10 +208,19 @@ func (m *Metadata) Expired(now time.Time) bool {
 	return !m.Expires.IsZero() && !now.Before(m.Expires)
 }
 
+// Key returns the key the store keeps rec under: its Locator, or its Token
+// when it has no Locator.
+func (rec *Record) Key() string {
+	if rec.Locator != "" {
+		return rec.Locator
+	}
+	return rec.Token
+}
+
 // CiphertextSwap is a request to Store.ReplaceCiphertexts to re-encrypt one
 // record.
 type CiphertextSwap struct {
-	Token         string
+	Key           string // the record's key, Record.Key
 	OldCiphertext []byte // applied only if the record still has these bytes
 	NewKeyID      KeyID
 	NewCiphertext []byte
@@ -205,9 +230,14 @@ type CiphertextSwap struct {
 // issues tokens of at most 40 bytes.
 const MaxTokenSize = 255
 
-func checkTokenSize(token string) error {
-	if len(token) == 0 || len(token) > MaxTokenSize {
-		return fmt.Errorf("tokenvault: token length %d is outside 1 to %d", len(token), MaxTokenSize)
+// checkKeySizes returns an error unless the token of rec, and its locator
+// if it has one, are 1 to MaxTokenSize bytes.
+func checkKeySizes(rec *Record) error {
+	if len(rec.Token) == 0 || len(rec.Token) > MaxTokenSize {
+		return fmt.Errorf("tokenvault: token length %d is outside 1 to %d", len(rec.Token), MaxTokenSize)
+	}
+	if len(rec.Locator) > MaxTokenSize {
+		return fmt.Errorf("tokenvault: locator length %d is over %d", len(rec.Locator), MaxTokenSize)
 	}
 	return nil
 }

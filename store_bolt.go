@@ -22,22 +22,24 @@ const DefaultLockTimeout = time.Second
 
 // boltSchemaVersion is the layout of buckets and values that this version
 // writes. OpenBoltStore upgrades files of version 1, which had no fingerprint
-// log, and of version 2, which had no runs of the fingerprint index, and
-// rejects files of any other version.
-const boltSchemaVersion = 3
+// log, of version 2, which had no runs of the fingerprint index, and of
+// version 3, which had no records under locators, and rejects files of any
+// other version.
+const boltSchemaVersion = 4
 
 // Buckets of a tokenvault bbolt file.
 var (
 	bucketSchema         = []byte("tokenvault")      // "version" -> uint32
-	bucketTokens         = []byte("tokens")          // token -> record
+	bucketTokens         = []byte("tokens")          // key (locator or token) -> record
 	bucketFingerprints   = []byte("fingerprints")    // fingerprint || token -> empty
 	bucketFingerprintLog = []byte("fingerprint-log") // seq (uint64 big-endian) -> fingerprint || add or remove || token
-	bucketDeterministic  = []byte("deterministic")   // deterministic key -> token
-	bucketHistory        = []byte("history")         // len(token) || token || revision -> change
+	bucketDeterministic  = []byte("deterministic")   // deterministic key -> record key
+	bucketHistory        = []byte("history")         // len(key) || key || revision -> change
 	bucketMetadata       = []byte("metadata")        // name -> value
 	bucketEvents         = []byte("events")          // seq (uint64 big-endian) -> event
 
 	keySchemaVersion = []byte("version")
+	keyLocators      = []byte("locators") // in bucketSchema: numbers reserved for locators, uint64
 )
 
 var allBuckets = [][]byte{bucketSchema, bucketTokens, bucketFingerprints, bucketFingerprintLog, bucketFingerprintRuns, bucketDeterministic, bucketHistory, bucketMetadata, bucketEvents}
@@ -111,9 +113,9 @@ type BoltStore struct {
 var _ Store = (*BoltStore)(nil)
 
 // OpenBoltStore opens or creates the bbolt file at path with mode 0600 and
-// checks its schema version, upgrading a file of schema version 1 or 2 in place.
+// checks its schema version, upgrading a file of schema version 1 to 3 in place.
 // It returns ErrLocked if the file stays locked for the lock timeout, and
-// ErrSchemaVersion if it has a schema version other than 1 to 3. It returns
+// ErrSchemaVersion if it has a schema version other than 1 to 4. It returns
 // ErrNotVault if the file is a bbolt file of some other program, or if bbolt
 // rejects its header as invalid, of another bbolt version or damaged. In the header case the error also wraps bbolt's
 // ErrInvalid, ErrVersionMismatch or ErrChecksum.
@@ -230,7 +232,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, from uint32, err
 }
 
 // initSchema creates the buckets of a new file, or checks the schema version
-// of an existing one. It upgrades version 1 or 2, setting *from to it.
+// of an existing one. It upgrades version 1, 2 or 3, setting *from to it.
 func initSchema(tx *bolt.Tx, from *uint32) error {
 	if b := tx.Bucket(bucketSchema); b != nil {
 		v := b.Get(keySchemaVersion)
@@ -238,7 +240,7 @@ func initSchema(tx *bolt.Tx, from *uint32) error {
 			return fmt.Errorf("%w: schema version entry is missing", ErrNotVault)
 		}
 		got := binary.BigEndian.Uint32(v)
-		if got == 1 || got == 2 {
+		if got >= 1 && got < boltSchemaVersion {
 			if err := upgradeSchema(tx); err != nil {
 				return err
 			}
@@ -270,8 +272,9 @@ func initSchema(tx *bolt.Tx, from *uint32) error {
 
 // upgradeSchema adds the fingerprint log and the bucket of fingerprint runs
 // to a file of schema version 1 or 2, whichever it lacks. Its sorted
-// fingerprint index needs no change. Builds that read an older version then
-// reject the file, because they would not read the new buckets.
+// fingerprint index needs no change, and version 3 needs none at all. Builds
+// that read an older version then reject the file, because they would not
+// read the new buckets or the records under locators.
 func upgradeSchema(tx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketFingerprintLog, bucketFingerprintRuns} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -378,7 +381,7 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 		return err
 	}
 
-	key, value := []byte(rec.Token), encodeRecord(rec)
+	key, value := []byte(rec.Key()), encodeRecord(rec)
 	return s.write(ctx, 1, func(tx *bolt.Tx) error {
 		if err := createConflict(tx, rec, key); err != nil {
 			return noWrite(err)
@@ -388,10 +391,11 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 }
 
 // createConflict returns ErrTokenExists or ErrDeterministicKeyExists if tx
-// contains rec's token, given as key, or another record with its
-// deterministic key.
+// contains a record under rec's key, given as key, or under its token, or
+// another record with its deterministic key.
 func createConflict(tx *bolt.Tx, rec *Record, key []byte) error {
-	if tx.Bucket(bucketTokens).Get(key) != nil {
+	tokens := tx.Bucket(bucketTokens)
+	if tokens.Get(key) != nil || rec.Locator != "" && tokens.Get([]byte(rec.Token)) != nil {
 		return ErrTokenExists
 	}
 	if len(rec.DeterministicKey) > 0 && tx.Bucket(bucketDeterministic).Get(rec.DeterministicKey) != nil {
@@ -403,7 +407,7 @@ func createConflict(tx *bolt.Tx, rec *Record, key []byte) error {
 // putRecord writes a new record, encoded as value under key, with its index
 // entries and its event. The caller has checked createConflict.
 func (s *BoltStore) putRecord(tx *bolt.Tx, rec *Record, key, value []byte) error {
-	if err := putToken(tx, key, value, newTokenAppends(rec.Token)); err != nil {
+	if err := putToken(tx, key, value, newRecordAppends(rec)); err != nil {
 		return err
 	}
 	if err := s.putIndexes(tx, rec); err != nil {
@@ -482,32 +486,32 @@ func (s *BoltStore) submit(records int, fn func(tx *bolt.Tx) error) (grown bool,
 	return s.commits.pages.Load() >= int64(s.reopenAfter), err
 }
 
-func (s *BoltStore) Get(ctx context.Context, token string) (*Record, error) {
+func (s *BoltStore) Get(ctx context.Context, key string) (*Record, error) {
 	var rec *Record
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		rec, err = getRecord(tx, token)
+		rec, err = getRecord(tx, key)
 		return err
 	})
 	return rec, err
 }
 
-func getRecord(tx *bolt.Tx, token string) (*Record, error) {
-	v := tx.Bucket(bucketTokens).Get([]byte(token))
+func getRecord(tx *bolt.Tx, key string) (*Record, error) {
+	v := tx.Bucket(bucketTokens).Get([]byte(key))
 	if v == nil {
 		return nil, ErrNotFound
 	}
-	return decodeRecord(token, v)
+	return decodeRecord(key, v)
 }
 
-func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Record) (*Change, error)) (*Record, error) {
+func (s *BoltStore) Update(ctx context.Context, key string, fn func(rec *Record) (*Change, error)) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 
 	var result *Record
 	err := s.write(ctx, 1, func(tx *bolt.Tx) error {
-		old, err := getRecord(tx, token)
+		old, err := getRecord(tx, key)
 		if err != nil {
 			return noWrite(err)
 		}
@@ -528,7 +532,7 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 		if err := checkFingerprintSize(rec.Fingerprint); err != nil {
 			return noWrite(err)
 		}
-		rec.Token = token
+		rec.Token, rec.Locator = old.Token, old.Locator
 		rec.Revision = old.Revision + 1
 		change.Revision = rec.Revision
 		if deterministicKeyTaken(tx, old, rec) {
@@ -537,13 +541,13 @@ func (s *BoltStore) Update(ctx context.Context, token string, fn func(rec *Recor
 		if err := s.replaceIndexes(tx, old, rec); err != nil {
 			return err
 		}
-		if err := putToken(tx, []byte(token), encodeRecord(rec), false); err != nil {
+		if err := putToken(tx, []byte(key), encodeRecord(rec), false); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketHistory).Put(historyKey(token, rec.Revision), encodeChange(change)); err != nil {
+		if err := tx.Bucket(bucketHistory).Put(historyKey(key, rec.Revision), encodeChange(change)); err != nil {
 			return err
 		}
-		event := ChangeEvent(token, change)
+		event := ChangeEvent(rec.Token, change)
 		if err := appendEvent(tx, &event); err != nil {
 			return err
 		}
@@ -574,7 +578,7 @@ func (s *BoltStore) putIndexes(tx *bolt.Tx, rec *Record) error {
 		}
 	}
 	if len(rec.DeterministicKey) > 0 {
-		return tx.Bucket(bucketDeterministic).Put(rec.DeterministicKey, []byte(rec.Token))
+		return tx.Bucket(bucketDeterministic).Put(rec.DeterministicKey, []byte(rec.Key()))
 	}
 	return nil
 }
@@ -603,22 +607,23 @@ func (s *BoltStore) replaceIndexes(tx *bolt.Tx, old, rec *Record) error {
 			}
 		}
 		if len(rec.DeterministicKey) > 0 {
-			return deterministic.Put(rec.DeterministicKey, []byte(rec.Token))
+			return deterministic.Put(rec.DeterministicKey, []byte(rec.Key()))
 		}
 	}
 	return nil
 }
 
-func (s *BoltStore) History(ctx context.Context, token string) (*Record, []Change, error) {
+func (s *BoltStore) History(ctx context.Context, key string) (*Record, []Change, error) {
 	var rec *Record
 	history := []Change{}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		rec, err = getRecord(tx, token)
+		rec, err = getRecord(tx, key)
 		if err != nil {
 			return err
 		}
-		prefix := historyPrefix(token)
+		token := rec.Token
+		prefix := historyPrefix(key)
 		c := tx.Bucket(bucketHistory).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(k) != len(prefix)+8 {
@@ -641,12 +646,12 @@ func (s *BoltStore) History(ctx context.Context, token string) (*Record, []Chang
 func (s *BoltStore) FindByDeterministicKey(ctx context.Context, key []byte) (*Record, error) {
 	var rec *Record
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		token := tx.Bucket(bucketDeterministic).Get(key)
-		if token == nil {
+		recKey := tx.Bucket(bucketDeterministic).Get(key)
+		if recKey == nil {
 			return ErrNotFound
 		}
 		var err error
-		rec, err = getRecord(tx, string(token))
+		rec, err = getRecord(tx, string(recKey))
 		return err
 	})
 	return rec, err
@@ -677,7 +682,7 @@ func (s *BoltStore) ReplaceCiphertexts(ctx context.Context, swaps []CiphertextSw
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		applied = 0
 		for _, swap := range swaps {
-			rec, err := getRecord(tx, swap.Token)
+			rec, err := getRecord(tx, swap.Key)
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
@@ -689,7 +694,7 @@ func (s *BoltStore) ReplaceCiphertexts(ctx context.Context, swaps []CiphertextSw
 			}
 			rec.KeyID = swap.NewKeyID
 			rec.Ciphertext = swap.NewCiphertext
-			if err := putToken(tx, []byte(swap.Token), encodeRecord(rec), false); err != nil {
+			if err := putToken(tx, []byte(swap.Key), encodeRecord(rec), false); err != nil {
 				return err
 			}
 			applied++

@@ -13,7 +13,7 @@ var _ BatchCreator = (*BoltStore)(nil)
 // CreateBatch commits the records through the store's commit queue as one
 // write, so that it shares its commit with concurrent calls.
 //
-// It writes the records to the token bucket in token order. bbolt keeps the
+// It writes the records to the token bucket in key order. bbolt keeps the
 // keys of a changed page in a sorted slice until the commit, so inserting
 // opaque tokens in the order they were drawn would shift, for each one, the
 // keys of its millisecond that sort after it.
@@ -33,7 +33,7 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 	for i, rec := range recs {
 		if errs[i] = checkRecordSizes(rec); errs[i] == nil {
 			values[i] = encodeRecord(rec)
-			keys[i] = []byte(rec.Token)
+			keys[i] = []byte(rec.Key())
 		}
 	}
 	valid := slices.Clone(errs)
@@ -67,7 +67,7 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 
 		for _, i := range order {
 			if errs[i] == nil {
-				if err := putToken(tx, keys[i], values[i], newTokenAppends(recs[i].Token)); err != nil {
+				if err := putToken(tx, keys[i], values[i], newRecordAppends(recs[i])); err != nil {
 					return err
 				}
 			}
@@ -81,7 +81,7 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 }
 
 // tokenOrder returns the indexes of the valid keys in key order and, for each
-// key, the index of the nearest earlier record in recs with the same token, or
+// key, the index of the nearest earlier record in recs with the same key, or
 // -1.
 func tokenOrder(keys [][]byte, valid []error) (order, earlier []int) {
 	order = make([]int, 0, len(keys))
@@ -105,12 +105,17 @@ func tokenOrder(keys [][]byte, valid []error) (order, earlier []int) {
 }
 
 // batchConflict is createConflict for a record of CreateBatch. The batch's
-// tokens reach the bucket only after every check, so it also returns
-// ErrTokenExists when an earlier record with the same token was inserted:
+// records reach the bucket only after every check, so it also returns
+// ErrTokenExists when an earlier record with the same key was inserted:
 // first, earlier[first] and so on.
 func batchConflict(tx *bolt.Tx, tokens *bolt.Cursor, rec *Record, key []byte, first int, earlier []int, errs []error) error {
 	if k, _ := tokens.Seek(key); bytes.Equal(k, key) {
 		return ErrTokenExists
+	}
+	if rec.Locator != "" {
+		if k, _ := tokens.Seek([]byte(rec.Token)); k != nil && string(k) == rec.Token {
+			return ErrTokenExists
+		}
 	}
 	for j := first; j >= 0; j = earlier[j] {
 		if errs[j] == nil {

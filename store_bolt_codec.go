@@ -8,16 +8,24 @@ import (
 )
 
 // Versions of the encodings of bbolt values; the first byte of each value.
+// A record of version 2 is one of version 1 followed by its token, and is
+// kept under its locator.
 const (
 	recordEncodingV1 = 1
+	recordEncodingV2 = 2
 	changeEncodingV1 = 1
 )
 
-// encodeRecord returns the bbolt value of rec. The token is the bbolt key and
-// is not repeated.
+// encodeRecord returns the bbolt value of rec. The bbolt key is the token of
+// a record without a locator, which is then not repeated, and the locator of
+// one with a locator, which then ends with its token.
 func encodeRecord(rec *Record) []byte {
-	e := wire.NewEncoder(160 + len(rec.Ciphertext))
-	e.Byte(recordEncodingV1)
+	e := wire.NewEncoder(160 + len(rec.Ciphertext) + len(rec.Token))
+	if rec.Locator == "" {
+		e.Byte(recordEncodingV1)
+	} else {
+		e.Byte(recordEncodingV2)
+	}
 	e.Byte(byte(rec.State))
 	e.Uvarint(rec.Revision)
 	e.Byte(byte(rec.Kind))
@@ -48,6 +56,9 @@ func encodeRecord(rec *Record) []byte {
 		e.String(id)
 	}
 	e.Byte(boolByte(rec.ExpiryRecorded))
+	if rec.Locator != "" {
+		e.String(rec.Token)
+	}
 	return e.Bytes()
 }
 
@@ -71,16 +82,17 @@ func decodeList[T any](d *wire.Decoder, one func() T) []T {
 	return list
 }
 
-// decodeRecord decodes a value written by encodeRecord. The result shares no
-// memory with b, which may be bbolt memory that is invalid after the
-// transaction ends.
-func decodeRecord(token string, b []byte) (*Record, error) {
+// decodeRecord decodes a value written by encodeRecord under key. The result
+// shares no memory with b, which may be bbolt memory that is invalid after
+// the transaction ends.
+func decodeRecord(key string, b []byte) (*Record, error) {
 	d := wire.NewDecoder(b)
-	if v := d.Byte(); v != recordEncodingV1 {
-		return nil, fmt.Errorf("token %s: record encoding version %d: %w", token, v, ErrIntegrity)
+	version := d.Byte()
+	if version != recordEncodingV1 && version != recordEncodingV2 {
+		return nil, fmt.Errorf("record %s: encoding version %d: %w", key, version, ErrIntegrity)
 	}
 
-	rec := &Record{Token: token}
+	rec := &Record{Token: key}
 	rec.State = State(d.Byte())
 	rec.Revision = d.Uvarint()
 	rec.Kind = Kind(d.Byte())
@@ -103,9 +115,15 @@ func decodeRecord(token string, b []byte) (*Record, error) {
 	})
 	rec.Inbound.Recent = decodeList(d, d.String)
 	rec.ExpiryRecorded = d.Byte() == 1
+	if version == recordEncodingV2 {
+		rec.Locator, rec.Token = key, d.String()
+		if rec.Token == "" {
+			d.Fail()
+		}
+	}
 
 	if err := d.Err(); err != nil || !rec.State.Valid() || rec.Kind == 0 || rec.Kind > KindData || rec.Format == 0 || rec.Format > FormatCardFirstSix {
-		return nil, fmt.Errorf("token %s: record does not decode: %w", token, ErrIntegrity)
+		return nil, fmt.Errorf("record %s: does not decode: %w", key, ErrIntegrity)
 	}
 	return rec, nil
 }
@@ -181,19 +199,20 @@ func decodeChange(revision uint64, b []byte) (Change, error) {
 	return c, nil
 }
 
-// historyPrefix returns the bbolt key prefix of a token's history entries:
-// the token's length, so that no token's prefix is another token's, and the
-// token.
-func historyPrefix(token string) []byte {
-	p := make([]byte, 0, 1+len(token)+8)
-	p = append(p, byte(len(token)))
-	return append(p, token...)
+// historyPrefix returns the bbolt key prefix of the history entries of the
+// record under key: the key's length, so that no key's prefix is another
+// key's, and the key.
+func historyPrefix(key string) []byte {
+	p := make([]byte, 0, 1+len(key)+8)
+	p = append(p, byte(len(key)))
+	return append(p, key...)
 }
 
-// historyKey returns the bbolt key of a token's history entry: its prefix,
-// then the revision in big-endian order, so entries sort oldest first.
-func historyKey(token string, revision uint64) []byte {
-	return binary.BigEndian.AppendUint64(historyPrefix(token), revision)
+// historyKey returns the bbolt key of a history entry of the record under
+// key: its prefix, then the revision in big-endian order, so entries sort
+// oldest first.
+func historyKey(key string, revision uint64) []byte {
+	return binary.BigEndian.AppendUint64(historyPrefix(key), revision)
 }
 
 // fingerprintKey returns the bbolt key of a fingerprint index entry: the

@@ -25,7 +25,7 @@ func TestCompactRemovesClosedCiphertext(t *testing.T) {
 
 	kept, _ := v.TokenizeCard(ctx, "5555555555554444")
 	closed, _ := v.TokenizeCard(ctx, visaTest)
-	rec, err := v.store.Get(ctx, closed)
+	rec, err := v.get(ctx, closed)
 	if err != nil {
 		t.Fatalf("store Get err = %v", err)
 	}

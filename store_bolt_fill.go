@@ -31,15 +31,18 @@ func putToken(tx *bolt.Tx, key, value []byte, appends bool) error {
 	return tokens.Put(key, value)
 }
 
-// newTokenAppends reports whether a new record under token goes to the right
-// edge of the token bucket: true for a FormatOpaque token. One created in the
-// same millisecond as a stored one may sort before it, which costs space only.
+// newRecordAppends reports whether a new record goes to the right edge of
+// the keys of its kind in the token bucket: true for a record with a locator,
+// which the vault numbers in order, and for a FormatOpaque token. Opaque
+// tokens sort before locators, so they append in the middle of the bucket,
+// which full pages suit as well. One created in the same millisecond as a
+// stored one may sort before it, which costs space only.
 //
-// NOTE: under a fixed clock (WithClock in tests), every token has the same
-// time, so each commit splits full pages and they end about half full, a
-// third more pages than at bbolt's default fill.
-func newTokenAppends(token string) bool {
-	return strings.HasPrefix(token, opaquePrefix)
+// NOTE: under a fixed clock (WithClock in tests), every opaque token has the
+// same time, so each commit splits full pages and they end about half full,
+// a third more pages than at bbolt's default fill.
+func newRecordAppends(rec *Record) bool {
+	return rec.Locator != "" || strings.HasPrefix(rec.Token, opaquePrefix)
 }
 
 // appendSequenced writes value under the next sequence number of b, a bucket

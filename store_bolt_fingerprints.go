@@ -72,10 +72,10 @@ func checkFingerprintSize(fingerprint []byte) error {
 	return nil
 }
 
-// checkRecordSizes returns an error if the token or fingerprint of a new
-// record has a size the bbolt store cannot keep.
+// checkRecordSizes returns an error if the token, locator or fingerprint of
+// a new record has a size the bbolt store cannot keep.
 func checkRecordSizes(rec *Record) error {
-	if err := checkTokenSize(rec.Token); err != nil {
+	if err := checkKeySizes(rec); err != nil {
 		return err
 	}
 	return checkFingerprintSize(rec.Fingerprint)

@@ -249,12 +249,13 @@ func checkLookups(t *testing.T, s *BoltStore, created, removed *sync.Map, checks
 	}
 }
 
-// TestBoltSchemaUpgrade opens files of schema versions 1 and 2 and checks
+// TestBoltSchemaUpgrade opens files of schema versions 1 to 3 and checks
 // that their lookups still work, that they are now of the current version and
 // that new records use the log. Version 1 had only the sorted fingerprint
-// index, and version 2 added the log but had no runs.
+// index, version 2 added the log but had no runs, and version 3 had no
+// records under locators.
 func TestBoltSchemaUpgrade(t *testing.T) {
-	for _, from := range []uint32{1, 2} {
+	for _, from := range []uint32{1, 2, 3} {
 		t.Run(fmt.Sprint("version=", from), func(t *testing.T) { testBoltSchemaUpgrade(t, from) })
 	}
 }
@@ -302,9 +303,9 @@ func testBoltSchemaUpgrade(t *testing.T, from uint32) {
 	}
 	want[string(rec.Fingerprint)] = append(want[string(rec.Fingerprint)], rec.Token)
 	wantLookups(t, s, want)
-	// Version 2 kept the first 30 entries in the log.
+	// Versions 2 and 3 kept the first 30 entries in the log.
 	wantLog := 1
-	if from == 2 {
+	if from >= 2 {
 		wantLog = 31
 	}
 	if n := logEntries(t, s); n != wantLog {
@@ -346,12 +347,17 @@ func testBoltSchemaUpgrade(t *testing.T, from uint32) {
 	}
 }
 
-// downgradeSchema turns a file of the current schema with no runs into one of
-// schema version 1, by moving the log's entries into the sorted index, or of
-// version 2.
+// downgradeSchema turns a file of the current schema with no runs and no
+// located records into one of schema version 1, by moving the log's entries
+// into the sorted index, or of version 2 or 3.
 func downgradeSchema(tx *bolt.Tx, version uint32) error {
-	if err := tx.DeleteBucket(bucketFingerprintRuns); err != nil {
+	if err := tx.Bucket(bucketSchema).Delete(keyLocators); err != nil {
 		return err
+	}
+	if version < 3 {
+		if err := tx.DeleteBucket(bucketFingerprintRuns); err != nil {
+			return err
+		}
 	}
 	if version == 1 {
 		err := tx.Bucket(bucketFingerprintLog).ForEach(func(k, v []byte) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -14,12 +15,13 @@ import (
 type MemoryStore struct {
 	mu            sync.RWMutex
 	closed        bool
-	records       map[string]*Record
-	history       map[string][]Change
+	records       map[string]*Record             // key -> record
+	history       map[string][]Change            // key -> changes
 	fingerprints  map[string]map[string]struct{} // fingerprint -> tokens
-	deterministic map[string]string              // deterministic key -> token
+	deterministic map[string]string              // deterministic key -> key
 	metadata      map[string][]byte
 	events        []Event // the outbox; events[i].Seq == i+1
+	locators      uint64  // numbers handed out by ReserveLocators
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -89,8 +91,11 @@ func (s *MemoryStore) CreateBatch(ctx context.Context, recs []*Record) ([]error,
 
 // create inserts a copy of rec; the caller holds the write lock.
 func (s *MemoryStore) create(rec *Record) error {
-	if err := checkTokenSize(rec.Token); err != nil {
+	if err := checkKeySizes(rec); err != nil {
 		return err
+	}
+	if _, ok := s.records[rec.Key()]; ok {
+		return ErrTokenExists
 	}
 	if _, ok := s.records[rec.Token]; ok {
 		return ErrTokenExists
@@ -102,7 +107,7 @@ func (s *MemoryStore) create(rec *Record) error {
 	}
 
 	rec = rec.Clone()
-	s.records[rec.Token] = rec
+	s.records[rec.Key()] = rec
 	s.addIndexes(rec)
 	s.appendEvent(CreatedEvent(rec))
 	return nil
@@ -118,7 +123,7 @@ func (s *MemoryStore) addIndexes(rec *Record) {
 		set[rec.Token] = struct{}{}
 	}
 	if len(rec.DeterministicKey) > 0 {
-		s.deterministic[string(rec.DeterministicKey)] = rec.Token
+		s.deterministic[string(rec.DeterministicKey)] = rec.Key()
 	}
 }
 
@@ -134,28 +139,28 @@ func (s *MemoryStore) removeIndexes(rec *Record) {
 	}
 }
 
-func (s *MemoryStore) Get(ctx context.Context, token string) (*Record, error) {
+func (s *MemoryStore) Get(ctx context.Context, key string) (*Record, error) {
 	unlock, err := s.read(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
-	rec, ok := s.records[token]
+	rec, ok := s.records[key]
 	if !ok {
 		return nil, ErrNotFound
 	}
 	return rec.Clone(), nil
 }
 
-func (s *MemoryStore) Update(ctx context.Context, token string, fn func(rec *Record) (*Change, error)) (*Record, error) {
+func (s *MemoryStore) Update(ctx context.Context, key string, fn func(rec *Record) (*Change, error)) (*Record, error) {
 	unlock, err := s.write(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
-	old, ok := s.records[token]
+	old, ok := s.records[key]
 	if !ok {
 		return nil, ErrNotFound
 	}
@@ -170,7 +175,7 @@ func (s *MemoryStore) Update(ctx context.Context, token string, fn func(rec *Rec
 
 	// fn may keep the *Record it was given, so store a copy of it.
 	rec = rec.Clone()
-	rec.Token = token
+	rec.Token, rec.Locator = old.Token, old.Locator
 	rec.Revision = old.Revision + 1
 	if len(rec.DeterministicKey) > 0 && !bytes.Equal(rec.DeterministicKey, old.DeterministicKey) {
 		if _, taken := s.deterministic[string(rec.DeterministicKey)]; taken {
@@ -182,10 +187,10 @@ func (s *MemoryStore) Update(ctx context.Context, token string, fn func(rec *Rec
 	change.Revision = rec.Revision
 
 	s.removeIndexes(old)
-	s.records[token] = rec
+	s.records[key] = rec
 	s.addIndexes(rec)
-	s.history[token] = append(s.history[token], entry)
-	s.appendEvent(ChangeEvent(token, &entry))
+	s.history[key] = append(s.history[key], entry)
+	s.appendEvent(ChangeEvent(rec.Token, &entry))
 	return rec.Clone(), nil
 }
 
@@ -208,18 +213,18 @@ func (s *MemoryStore) Events(ctx context.Context, after uint64, limit int) ([]Ev
 	return append([]Event{}, s.events[after:end]...), nil
 }
 
-func (s *MemoryStore) History(ctx context.Context, token string) (*Record, []Change, error) {
+func (s *MemoryStore) History(ctx context.Context, key string) (*Record, []Change, error) {
 	unlock, err := s.read(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer unlock()
 
-	rec, ok := s.records[token]
+	rec, ok := s.records[key]
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	return rec.Clone(), append([]Change{}, s.history[token]...), nil
+	return rec.Clone(), append([]Change{}, s.history[key]...), nil
 }
 
 func (s *MemoryStore) FindByDeterministicKey(ctx context.Context, key []byte) (*Record, error) {
@@ -229,11 +234,11 @@ func (s *MemoryStore) FindByDeterministicKey(ctx context.Context, key []byte) (*
 	}
 	defer unlock()
 
-	token, ok := s.deterministic[string(key)]
+	recKey, ok := s.deterministic[string(key)]
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return s.records[token].Clone(), nil
+	return s.records[recKey].Clone(), nil
 }
 
 func (s *MemoryStore) FindByFingerprint(ctx context.Context, fingerprint []byte) ([]string, error) {
@@ -251,7 +256,7 @@ func (s *MemoryStore) FindByFingerprint(ctx context.Context, fingerprint []byte)
 	return tokens, nil
 }
 
-// Scan sorts the tokens on every call, which is fine at the sizes this store
+// Scan sorts the keys on every call, which is fine at the sizes this store
 // is meant for.
 func (s *MemoryStore) Scan(ctx context.Context, after string, limit int) ([]*Record, error) {
 	unlock, err := s.read(ctx)
@@ -260,20 +265,20 @@ func (s *MemoryStore) Scan(ctx context.Context, after string, limit int) ([]*Rec
 	}
 	defer unlock()
 
-	tokens := make([]string, 0, len(s.records))
-	for token := range s.records {
-		if token > after {
-			tokens = append(tokens, token)
+	keys := make([]string, 0, len(s.records))
+	for key := range s.records {
+		if key > after {
+			keys = append(keys, key)
 		}
 	}
-	slices.Sort(tokens)
-	if len(tokens) > limit {
-		tokens = tokens[:max(limit, 0)]
+	slices.Sort(keys)
+	if len(keys) > limit {
+		keys = keys[:max(limit, 0)]
 	}
 
-	recs := make([]*Record, len(tokens))
-	for i, token := range tokens {
-		recs[i] = s.records[token].Clone()
+	recs := make([]*Record, len(keys))
+	for i, key := range keys {
+		recs[i] = s.records[key].Clone()
 	}
 	return recs, nil
 }
@@ -287,7 +292,7 @@ func (s *MemoryStore) ReplaceCiphertexts(ctx context.Context, swaps []Ciphertext
 
 	applied := 0
 	for _, swap := range swaps {
-		rec, ok := s.records[swap.Token]
+		rec, ok := s.records[swap.Key]
 		if !ok || rec.State == StateClosed || !bytes.Equal(rec.Ciphertext, swap.OldCiphertext) {
 			continue
 		}
@@ -330,6 +335,23 @@ func (s *MemoryStore) SetMetadata(ctx context.Context, name string, value []byte
 	}
 	s.metadata[name] = bytes.Clone(value)
 	return nil
+}
+
+var _ LocatorReserver = (*MemoryStore)(nil)
+
+func (s *MemoryStore) ReserveLocators(ctx context.Context, n uint64) (uint64, error) {
+	unlock, err := s.write(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+
+	first := s.locators
+	if n > math.MaxUint64-first {
+		return 0, errLocatorsExhausted
+	}
+	s.locators += n
+	return first, nil
 }
 
 // Close empties the store. Later calls return nil.

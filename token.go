@@ -23,8 +23,9 @@ const (
 	FormatOpaque Format = iota + 1
 
 	// FormatCard tokens look like the card number: same length, digits
-	// only, same last four digits, other digits random. They always fail
-	// the Luhn check, so no system can take one for a real card number.
+	// only, same last four digits, other digits random to anyone without
+	// the vault's index key. They always fail the Luhn check, so no system
+	// can take one for a real card number.
 	FormatCard
 
 	// FormatCardFirstSix is FormatCard that also keeps the first six digits
@@ -84,13 +85,15 @@ func newOpaqueToken(now time.Time) string {
 }
 
 // maxLuhnRedraws bounds the draws of random digits for one card-shaped token.
-// A draw passes the Luhn check with probability 1/10, so reaching the bound
-// has probability 10^-64.
+// A draw has one of the two Luhn sums it must avoid with probability 1/5, so
+// reaching the bound has probability 5^-64.
 const maxLuhnRedraws = 64
 
 // newCardToken returns a card-shaped token for the card number digits: random
 // digits except the last four (and the first six with keepFirstSix), failing
-// the Luhn check and different from the number itself.
+// the Luhn check and different from the number itself, which AllowNonLuhn
+// lets fail the check too. Its Luhn sum is not locatedSum either, so that
+// lookups never take it for a located token.
 func newCardToken(digits string, keepFirstSix bool) (string, error) {
 	start := 0
 	if keepFirstSix {
@@ -101,11 +104,11 @@ func newCardToken(digits string, keepFirstSix bool) (string, error) {
 	tok := []byte(digits)
 	for range maxLuhnRedraws {
 		randomDigits(tok[start:end])
-		if !luhn.Valid(tok) && string(tok) != digits {
+		if sum := luhn.Sum(tok); sum != 0 && sum != locatedSum && string(tok) != digits {
 			return string(tok), nil
 		}
 	}
-	return "", fmt.Errorf("tokenvault: no Luhn-failing token found in %d draws", maxLuhnRedraws)
+	return "", fmt.Errorf("tokenvault: no token with a usable Luhn sum found in %d draws", maxLuhnRedraws)
 }
 
 // randomDigits fills dst with uniformly random ASCII digits.

@@ -271,7 +271,7 @@ func (v *Vault) tokenizeDeterministic(ctx context.Context, value []byte, meta Me
 		case err == nil && !rec.Expired(meta.Created):
 			return rec.Token, nil
 		case err == nil:
-			if err := v.closeExpired(ctx, rec.Token, detKey); err != nil {
+			if err := v.closeExpired(ctx, rec.Key(), detKey); err != nil {
 				return "", err
 			}
 			continue
@@ -288,14 +288,14 @@ func (v *Vault) tokenizeDeterministic(ctx context.Context, value []byte, meta Me
 	return "", errors.New("tokenvault: deterministic tokenization did not settle: the index entry kept changing")
 }
 
-// closeExpired closes an expired deterministic token, so that its value can
-// get a new one. It checks again, inside the store's transaction, that the
-// token still holds detKey and is still expired. Between the lookup and the
-// close, a reissue may have given it a new value and expiry, which closing
-// it would destroy.
-func (v *Vault) closeExpired(ctx context.Context, token string, detKey []byte) error {
+// closeExpired closes an expired deterministic token, stored under key, so
+// that its value can get a new one. It checks again, inside the store's
+// transaction, that the token still holds detKey and is still expired.
+// Between the lookup and the close, a reissue may have given it a new value
+// and expiry, which closing it would destroy.
+func (v *Vault) closeExpired(ctx context.Context, key string, detKey []byte) error {
 	change := Change{Reason: "expired; replaced by a new deterministic token", Actor: "tokenvault"}
-	_, err := v.store.Update(ctx, token, func(rec *Record) (*Change, error) {
+	_, err := v.store.Update(ctx, key, func(rec *Record) (*Change, error) {
 		now := v.now()
 		if !bytes.Equal(rec.DeterministicKey, detKey) || !rec.Expired(now) {
 			return nil, nil
@@ -316,7 +316,7 @@ func (v *Vault) closeExpired(ctx context.Context, token string, detKey []byte) e
 // is taken.
 func (v *Vault) create(ctx context.Context, value []byte, meta Metadata, fingerprint, detKey []byte) (string, error) {
 	for range maxTokenAttempts {
-		rec, err := v.newRecord(value, meta, fingerprint, detKey)
+		rec, err := v.newRecord(ctx, value, meta, fingerprint, detKey)
 		if err != nil {
 			return "", err
 		}
@@ -334,8 +334,8 @@ func (v *Vault) create(ctx context.Context, value []byte, meta Metadata, fingerp
 }
 
 // newRecord draws a new token for value and encrypts value bound to it.
-func (v *Vault) newRecord(value []byte, meta Metadata, fingerprint, detKey []byte) (*Record, error) {
-	token, err := v.newToken(meta, value)
+func (v *Vault) newRecord(ctx context.Context, value []byte, meta Metadata, fingerprint, detKey []byte) (*Record, error) {
+	token, locator, err := v.newToken(ctx, meta, value)
 	if err != nil {
 		return nil, err
 	}
@@ -346,6 +346,7 @@ func (v *Vault) newRecord(value []byte, meta Metadata, fingerprint, detKey []byt
 
 	return &Record{
 		Token:            token,
+		Locator:          locator,
 		State:            StateActive,
 		Metadata:         meta,
 		KeyID:            keyID,
@@ -355,13 +356,23 @@ func (v *Vault) newRecord(value []byte, meta Metadata, fingerprint, detKey []byt
 	}, nil
 }
 
-func (v *Vault) newToken(meta Metadata, value []byte) (string, error) {
+// newToken returns a new token for value and its locator, or "" when it has
+// none. A FormatCard token has one when the store hands out locator numbers
+// and the number still fits in the token's digits.
+func (v *Vault) newToken(ctx context.Context, meta Metadata, value []byte) (token, locator string, err error) {
 	switch meta.Format {
 	case FormatCard:
-		return newCardToken(string(value), false)
+		if v.locators != nil {
+			token, locator, ok, err := v.locators.newToken(ctx, string(value))
+			if ok || err != nil {
+				return token, locator, err
+			}
+		}
+		token, err = newCardToken(string(value), false)
 	case FormatCardFirstSix:
-		return newCardToken(string(value), true)
+		token, err = newCardToken(string(value), true)
 	default:
-		return newOpaqueToken(meta.Created), nil
+		token = newOpaqueToken(meta.Created)
 	}
+	return token, "", err
 }

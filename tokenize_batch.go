@@ -321,7 +321,7 @@ func (v *Vault) prepareChunk(ctx context.Context, start, end int, results []Toke
 					single = !errors.Is(err, ErrNotFound)
 				}
 
-				rec, err := v.newRecord(value, meta, fingerprint, detKey)
+				rec, err := v.newRecord(ctx, value, meta, fingerprint, detKey)
 				if err != nil {
 					results[start+j].Err = err
 					continue
@@ -377,7 +377,7 @@ func (v *Vault) commitChunk(ctx context.Context, creator BatchCreator, c *batchC
 			case attempt == maxTokenAttempts:
 				r.Err = ErrTokenSpaceExhausted
 			default:
-				rec, err := v.newRecord(c.values[j], recs[k].Metadata, recs[k].Fingerprint, recs[k].DeterministicKey)
+				rec, err := v.newRecord(ctx, c.values[j], recs[k].Metadata, recs[k].Fingerprint, recs[k].DeterministicKey)
 				if err != nil {
 					r.Err = err
 					continue

@@ -14,10 +14,11 @@ import (
 // are safe for concurrent use. Create one with Open (a bbolt file) or New
 // (any Store), and release it with Close.
 type Vault struct {
-	store Store
-	keys  *keyRing
-	ring  *KeyRing
-	clock func() time.Time
+	store    Store
+	keys     *keyRing
+	ring     *KeyRing
+	locators *locators // nil when the store hands out no locator numbers
+	clock    func() time.Time
 
 	// mu is held shared by every operation and exclusively by Close, so
 	// Close waits for operations in flight and later calls see closed.
@@ -101,7 +102,12 @@ func New(store Store, keys *KeyRing, opts ...Option) (*Vault, error) {
 	}
 	cfg := buildConfig(opts)
 
-	v := &Vault{store: store, keys: keys.r, ring: keys, clock: cfg.clock}
+	locators, err := newLocators(store, keys.r)
+	if err != nil {
+		return nil, err
+	}
+
+	v := &Vault{store: store, keys: keys.r, ring: keys, locators: locators, clock: cfg.clock}
 	if err := v.checkKeys(context.Background()); err != nil {
 		return nil, err
 	}

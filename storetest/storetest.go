@@ -19,8 +19,10 @@
 // Run starts one subtest per rule, grouped by method, so that
 // "go test -run TestStore/Update/NilChange" runs one rule. A failed subtest
 // logs the rule it checks, in the words of the Store documentation. The
-// CreateBatch subtests check the optional tokenvault.BatchCreator interface
-// and skip a store that does not implement it.
+// CreateBatch subtests check the optional tokenvault.BatchCreator interface,
+// and the ReserveLocators subtests the optional tokenvault.LocatorReserver
+// interface; each skips a store that does not implement its interface. The
+// Locator subtests check records with a Locator, which every Store keeps.
 //
 // # Requirements on open
 //
@@ -77,7 +79,8 @@ func Run(t *testing.T, open func(t *testing.T) tokenvault.Store) {
 
 	groups := make(map[string][]rule)
 	var order []string
-	for _, r := range append(rules[:len(rules):len(rules)], batchRules...) {
+	all := slices.Concat(rules, locatorRules, batchRules)
+	for _, r := range all {
 		if _, ok := groups[r.group]; !ok {
 			order = append(order, r.group)
 		}
@@ -142,8 +145,8 @@ var rules = []rule{
 	{"FindByFingerprint", "None", "FindByFingerprint returns an empty slice, not an error, when there are none.", checkFindByFingerprintNone},
 	{"FindByDeterministicKey", "Unknown", "FindByDeterministicKey returns the record with key as its DeterministicKey, or ErrNotFound.", checkFindByDeterministicKeyUnknown},
 
-	{"Scan", "Order", "Scan returns records in byte order of the tokens.", checkScanOrder},
-	{"Scan", "Paging", "Scan returns up to limit records whose tokens sort after the token after. A short or empty result means the scan reached the end.", checkScanPaging},
+	{"Scan", "Order", "Scan returns records in byte order of the keys.", checkScanOrder},
+	{"Scan", "Paging", "Scan returns up to limit records whose keys sort after after. A short or empty result means the scan reached the end.", checkScanPaging},
 	{"Scan", "Empty", "Scan of an empty store returns no records.", checkScanEmpty},
 
 	{"ReplaceCiphertexts", "Swaps", "ReplaceCiphertexts applies each swap whose record still has swap.OldCiphertext and returns how many it applied. It skips changed, closed and missing records without an error.", checkReplaceCiphertexts},
@@ -315,13 +318,13 @@ func suspendRecord(rec *tokenvault.Record) (*tokenvault.Change, error) {
 	return change, nil
 }
 
-// wantRecord fails the test unless Get(want.Token) returns a record equal
+// wantRecord fails the test unless Get(want.Key()) returns a record equal
 // to want.
 func wantRecord(t *testing.T, s tokenvault.Store, want *tokenvault.Record) {
 	t.Helper()
-	got := mustGet(t, s, want.Token)
+	got := mustGet(t, s, want.Key())
 	if diff := cmp.Diff(want, got, cmpOptions...); diff != "" {
-		t.Errorf("Get(%q) mismatch (-want +got):\n%s", want.Token, diff)
+		t.Errorf("Get(%q) mismatch (-want +got):\n%s", want.Key(), diff)
 	}
 }
 
@@ -384,7 +387,7 @@ func wantHistory(t *testing.T, s tokenvault.Store, token string, want []tokenvau
 
 // scanAll pages through the whole store with pages of limit records, as
 // the Scan documentation describes, and fails the test if a page is too long
-// or starts at or before its after token.
+// or starts at or before its after key.
 func scanAll(t *testing.T, s tokenvault.Store, limit int) []*tokenvault.Record {
 	t.Helper()
 	var all []*tokenvault.Record
@@ -397,14 +400,14 @@ func scanAll(t *testing.T, s tokenvault.Store, limit int) []*tokenvault.Record {
 		if len(recs) > limit {
 			t.Fatalf("Scan(%q, %d) returned %d records, want at most %d", after, limit, len(recs), limit)
 		}
-		if len(recs) > 0 && recs[0].Token <= after {
-			t.Fatalf("Scan(%q, %d) returned %q first, want a token after %q", after, limit, recs[0].Token, after)
+		if len(recs) > 0 && recs[0].Key() <= after {
+			t.Fatalf("Scan(%q, %d) returned %q first, want a key after %q", after, limit, recs[0].Key(), after)
 		}
 		all = append(all, recs...)
 		if len(recs) < limit {
 			return all
 		}
-		after = recs[len(recs)-1].Token
+		after = recs[len(recs)-1].Key()
 	}
 }
 
@@ -1009,7 +1012,7 @@ func checkReplaceCiphertexts(t *testing.T, s tokenvault.Store) {
 	appliedRec := mustGet(t, s, applied.Token)
 
 	swap := func(rec *tokenvault.Record) tokenvault.CiphertextSwap {
-		return tokenvault.CiphertextSwap{Token: rec.Token, OldCiphertext: bytes.Clone(rec.Ciphertext), NewKeyID: "key-2", NewCiphertext: randomBytes(96)}
+		return tokenvault.CiphertextSwap{Key: rec.Key(), OldCiphertext: bytes.Clone(rec.Ciphertext), NewKeyID: "key-2", NewCiphertext: randomBytes(96)}
 	}
 	missing := newRecord(opaqueToken())
 	swaps := []tokenvault.CiphertextSwap{swap(applied), swap(changed), swap(closed), swap(missing)}
@@ -1036,7 +1039,7 @@ func checkReplaceCiphertextsSameToken(t *testing.T, s tokenvault.Store) {
 	rec := newRecord(opaqueToken())
 	mustCreate(t, s, rec.Clone())
 
-	first := tokenvault.CiphertextSwap{Token: rec.Token, OldCiphertext: bytes.Clone(rec.Ciphertext), NewKeyID: "key-2", NewCiphertext: randomBytes(96)}
+	first := tokenvault.CiphertextSwap{Key: rec.Key(), OldCiphertext: bytes.Clone(rec.Ciphertext), NewKeyID: "key-2", NewCiphertext: randomBytes(96)}
 	second := first
 	second.NewKeyID, second.NewCiphertext = "key-3", randomBytes(96)
 
@@ -1461,7 +1464,7 @@ func methodCalls(rec, fresh *tokenvault.Record) []methodCall {
 		}},
 		{"ReplaceCiphertexts", func(ctx context.Context, s tokenvault.Store) error {
 			_, err := s.ReplaceCiphertexts(ctx, []tokenvault.CiphertextSwap{{
-				Token: rec.Token, OldCiphertext: rec.Ciphertext, NewKeyID: "key-2", NewCiphertext: []byte("new"),
+				Key: rec.Key(), OldCiphertext: rec.Ciphertext, NewKeyID: "key-2", NewCiphertext: []byte("new"),
 			}})
 			return err
 		}},

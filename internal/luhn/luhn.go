@@ -5,7 +5,14 @@ package luhn
 // Valid reports whether the ASCII digits pass the Luhn check. The caller
 // has checked that digits holds only '0' to '9'.
 func Valid[T ~string | ~[]byte](digits T) bool {
-	return sum(digits, false)%10 == 0
+	return Sum(digits) == 0
+}
+
+// Sum returns the Luhn sum of the ASCII digits modulo 10: 0 for a number
+// that passes the check. The caller has checked that digits holds only '0'
+// to '9'.
+func Sum[T ~string | ~[]byte](digits T) int {
+	return sum(digits, false) % 10
 }
 
 // CheckDigit returns the ASCII digit that, appended to payload, makes it

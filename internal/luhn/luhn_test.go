@@ -42,3 +42,21 @@ func TestCheckDigitCompletesEveryPayload(t *testing.T) {
 		}
 	}
 }
+
+func TestSum(t *testing.T) {
+	tests := []struct {
+		digits string
+		want   int
+	}{
+		{"4111111111111111", 0},
+		{"4111111111111112", 1},
+		{"4111111111111110", 9},
+		{"79927398710", 7},
+		{"", 0},
+	}
+	for _, tt := range tests {
+		if got := Sum(tt.digits); got != tt.want {
+			t.Errorf("Sum(%s) = %d, want %d", tt.digits, got, tt.want)
+		}
+	}
+}
