@@ -2,10 +2,13 @@ package tokenvault
 
 // Benchmarks of the throughput table in docs/benchmarks.md. Each one runs on
 // a store that already holds benchRecords() card tokens, beside a floor that
-// runs on a bbolt file with as many entries of the same key layout. That
-// layout is a random 16-digit key per record, and a 32-byte fingerprint
-// followed by that key per index entry. Both files are built once per test
-// binary and removed by TestMain.
+// runs on a bbolt file with as many entries. The floor's preloaded layout is
+// a random 16-digit key per record, and a 32-byte fingerprint followed by
+// that key per index entry. New card records of the vault go under locators
+// in creation order, as opaque ones do, so BenchmarkTableTokenizeOpaqueFloor
+// is the floor of both formats, and BenchmarkTableTokenizeFloor shows what
+// random keys cost. Both files are built once per test binary and removed by
+// TestMain.
 
 import (
 	"context"
@@ -281,11 +284,11 @@ func benchTokenizeCallers(b *testing.B, opts ...TokenizeOption) {
 	}
 }
 
-// BenchmarkTableTokenizeFloor is the floor of BenchmarkTableTokenize: bbolt
-// Update with fsync per write from one goroutine, and bbolt Batch, tuned to
-// commit as soon as every caller has a write waiting, from 64 and 256. Each
-// write puts a record under a random card-shaped key and its fingerprint
-// entry.
+// BenchmarkTableTokenizeFloor is bbolt Update with fsync per write from one
+// goroutine, and bbolt Batch, tuned to commit as soon as every caller has a
+// write waiting, from 64 and 256. Each write puts a record under a random
+// card-shaped key and its fingerprint entry: the layout of card tokens
+// before locators.
 func BenchmarkTableTokenizeFloor(b *testing.B) {
 	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
 	var i atomic.Uint64

@@ -16,11 +16,15 @@
 //
 // # Security model
 //
-// A token is random, never derived from the value: holding every token
-// reveals nothing about the values. An opaque token is "tok_", 48 bits of
-// creation time and 128 random bits. A card-shaped token keeps the length and
-// the last four digits (FormatCardFirstSix also keeps the first six) and
-// draws the other digits at random, so that it always fails the Luhn check.
+// A token is never derived from the value: holding every token reveals
+// nothing about the values. An opaque token is "tok_", 48 bits of creation
+// time and 128 random bits. A card-shaped token keeps the length and the
+// last four digits (FormatCardFirstSix also keeps the first six), and always
+// fails the Luhn check. A FormatCard token's other digits are a number the
+// vault reserved, in creation order, encrypted with FF1 (NIST SP 800-38G)
+// under a key derived from the index key, so that the store can keep new
+// records in creation order. Without the index key they look random. Other
+// card-shaped tokens draw them at random.
 //
 // Values are encrypted with Fernet (AES-128-CBC and HMAC-SHA256) under the
 // primary key of the KeyRing, together with their token, so that a ciphertext
@@ -85,9 +89,9 @@
 // The bbolt file records a schema version. Open upgrades a file of an older
 // schema that this version can upgrade, in place and for good, and rejects
 // any other version (ErrSchemaVersion) instead of guessing. Schema
-// version 2 added the fingerprint log and version 3 its sorted runs, so a
-// build that reads an older version rejects a file once a later build has
-// opened it. Stored ciphertexts are
+// version 2 added the fingerprint log, version 3 its sorted runs and
+// version 4 records under locators, so a build that reads an older version
+// rejects a file once a later build has opened it. Stored ciphertexts are
 // standard Fernet tokens, which any Fernet implementation with the key can
 // decrypt; their plaintext is a version byte, the token, and the value.
 package tokenvault
