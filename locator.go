@@ -16,7 +16,9 @@ import (
 // locators. A Vault over such a store gives each new FormatCard token a
 // locator, Record.Locator, so that the store keeps new card records in the
 // order they were created, as it does opaque tokens, instead of at random
-// places. Without it, card records are kept under their tokens.
+// places. Without it, new card records are kept under their tokens, but the
+// vault still finds located tokens that were made while the store had it, for
+// example before the store was wrapped in a type that hides this interface.
 type LocatorReserver interface {
 	// ReserveLocators reserves n numbers and returns the first; the others
 	// follow it. No number is returned twice, across restarts and across
@@ -59,6 +61,8 @@ const (
 // Without the index key, the token reveals nothing about the number, so tokens
 // stay as hard to guess as random ones.
 type locators struct {
+	// reserver is nil when the store hands out no numbers. The vault then
+	// makes no located tokens but still looks them up.
 	reserver LocatorReserver
 	cipher   *ff1.Cipher
 
@@ -66,13 +70,12 @@ type locators struct {
 	next, end uint64 // the reserved numbers not yet used
 }
 
-// newLocators returns the locators of a vault over store, or nil if store
-// hands out no numbers.
+// newLocators returns the locators of a vault over store. Whether store
+// hands out numbers decides only whether new tokens get locators. A store
+// that hides LocatorReserver may still hold located records, and they must
+// stay reachable by token.
 func newLocators(store Store, keys *keyRing) (*locators, error) {
-	reserver, ok := store.(LocatorReserver)
-	if !ok {
-		return nil, nil
-	}
+	reserver, _ := store.(LocatorReserver)
 	mac := hmac.New(sha256.New, keys.index[:])
 	mac.Write([]byte(locatorKeyLabel))
 	cipher, err := ff1.New(mac.Sum(nil))
@@ -115,9 +118,12 @@ func (l *locators) reserve(ctx context.Context) (uint64, error) {
 
 // newToken returns a located FormatCard token for the card number digits and
 // its locator. It returns ok false when the number it reserved does not fit
-// in the digits that a number of this length leaves, and the caller then
-// draws a random token.
+// in the digits that a number of this length leaves, or when the store hands
+// out no numbers, and the caller then draws a random token.
 func (l *locators) newToken(ctx context.Context, digits string) (token, locator string, ok bool, err error) {
+	if l.reserver == nil {
+		return "", "", false, nil
+	}
 	n, err := l.reserve(ctx)
 	if err != nil {
 		return "", "", false, err

@@ -204,7 +204,7 @@ func TestLocatedTokenTakenByOlderToken(t *testing.T) {
 		ctx := context.Background()
 		tokenizeTestCard(t, v, visaTest) // reserves a block
 
-		predict := &locators{cipher: v.locators.cipher, next: v.locators.next, end: v.locators.next + 1}
+		predict := &locators{reserver: v.locators.reserver, cipher: v.locators.cipher, next: v.locators.next, end: v.locators.next + 1}
 		next, _, ok, err := predict.newToken(ctx, visaTest)
 		if err != nil || !ok {
 			t.Fatalf("newToken = ok %t, %v", ok, err)
@@ -288,5 +288,40 @@ func TestLocatorOf(t *testing.T) {
 		if got := locatorOf(tc.n); got != tc.want {
 			t.Errorf("locatorOf(%#x) = %q, want %q", tc.n, got, tc.want)
 		}
+	}
+}
+
+// reserverHidingStore hides LocatorReserver and the other optional
+// interfaces of the store it wraps, as a metrics or tracing wrapper does.
+type reserverHidingStore struct{ Store }
+
+// TestLocatedTokenThroughWrappedStore checks that a vault over a store that
+// hides LocatorReserver still finds the located tokens in it.
+func TestLocatedTokenThroughWrappedStore(t *testing.T) {
+	s := NewMemoryStore()
+	v := newTestVault(t, s, newTestClock())
+	ctx := context.Background()
+	token := tokenizeTestCard(t, v, visaTest)
+
+	wrapped, err := New(reserverHidingStore{s}, v.Keys())
+	if err != nil {
+		t.Fatalf("New(wrapped store) err = %v", err)
+	}
+	if got, err := wrapped.Detokenize(ctx, token); err != nil || string(got) != visaTest {
+		t.Errorf("Detokenize(located token) through the wrapped store err = %v, value matches %t", err, string(got) == visaTest)
+	}
+	if err := wrapped.SuspendToken(ctx, token); err != nil {
+		t.Errorf("SuspendToken(located token) through the wrapped store err = %v", err)
+	}
+	if _, err := wrapped.Inspect(ctx, token); err != nil {
+		t.Errorf("Inspect(located token) through the wrapped store err = %v", err)
+	}
+
+	random := tokenizeTestCard(t, wrapped, mastercard)
+	if sum := luhn.Sum(random); sum == locatedSum {
+		t.Errorf("TokenizeCard through the wrapped store made a token with Luhn sum %d, want a random one", sum)
+	}
+	if got, err := wrapped.Detokenize(ctx, random); err != nil || string(got) != mastercard {
+		t.Errorf("Detokenize(random token) err = %v, value matches %t", err, string(got) == mastercard)
 	}
 }

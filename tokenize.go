@@ -362,11 +362,9 @@ func (v *Vault) newRecord(ctx context.Context, value []byte, meta Metadata, fing
 func (v *Vault) newToken(ctx context.Context, meta Metadata, value []byte) (token, locator string, err error) {
 	switch meta.Format {
 	case FormatCard:
-		if v.locators != nil {
-			token, locator, ok, err := v.locators.newToken(ctx, string(value))
-			if ok || err != nil {
-				return token, locator, err
-			}
+		located, locator, ok, err := v.locators.newToken(ctx, string(value))
+		if ok || err != nil {
+			return located, locator, err
 		}
 		token, err = newCardToken(string(value), false)
 	case FormatCardFirstSix:

@@ -17,7 +17,7 @@ type Vault struct {
 	store    Store
 	keys     *keyRing
 	ring     *KeyRing
-	locators *locators // nil when the store hands out no locator numbers
+	locators *locators
 	clock    func() time.Time
 
 	// mu is held shared by every operation and exclusively by Close, so
