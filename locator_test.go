@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/tokenvault/tokenvault/internal/luhn"
 )
 
@@ -323,5 +325,42 @@ func TestLocatedTokenThroughWrappedStore(t *testing.T) {
 	}
 	if got, err := wrapped.Detokenize(ctx, random); err != nil || string(got) != mastercard {
 		t.Errorf("Detokenize(random token) err = %v, value matches %t", err, string(got) == mastercard)
+	}
+}
+
+// TestLocatorWithVersion1Record checks that a record of encoding version 1,
+// which has no token of its own, written under a locator is reported as
+// damaged instead of as not found.
+func TestLocatorWithVersion1Record(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatalf("OpenBoltStore err = %v", err)
+	}
+	v := newTestVault(t, s, newTestClock())
+	ctx := context.Background()
+	located := tokenizeTestCard(t, v, visaTest)
+	direct := tokenizeTestCard(t, v, visaTest, WithFormat(FormatCardFirstSix))
+	rec, err := v.get(ctx, located)
+	if err != nil {
+		t.Fatalf("get(located token) err = %v", err)
+	}
+
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		tokens := tx.Bucket(bucketTokens)
+		return tokens.Put([]byte(rec.Locator), slices.Clone(tokens.Get([]byte(direct))))
+	})
+	if err != nil {
+		t.Fatalf("copy the direct record under the locator: %v", err)
+	}
+
+	if _, err := v.Detokenize(ctx, located); !errors.Is(err, ErrIntegrity) {
+		t.Errorf("Detokenize(located token) err = %v, want ErrIntegrity", err)
+	}
+	if _, err := v.Inspect(ctx, located); !errors.Is(err, ErrIntegrity) {
+		t.Errorf("Inspect(located token) err = %v, want ErrIntegrity", err)
+	}
+	if err := v.SuspendToken(ctx, located); !errors.Is(err, ErrIntegrity) {
+		t.Errorf("SuspendToken(located token) err = %v, want ErrIntegrity", err)
 	}
 }
