@@ -60,6 +60,10 @@ const (
 // index key, with the card number's length and last four digits as the tweak.
 // Without the index key, the token reveals nothing about the number, so tokens
 // stay as hard to guess as random ones.
+//
+// NOTE: every store counts from 0, so two stores whose vaults share an index
+// key give the same first tokens for numbers of one length and last four.
+// Records of such stores must not be merged into one.
 type locators struct {
 	// reserver is nil when the store hands out no numbers. The vault then
 	// makes no located tokens but still looks them up.
