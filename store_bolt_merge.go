@@ -122,15 +122,14 @@ func (s *BoltStore) maybeMerge() {
 // every entry in the log, so the merge that the next write starts repeats the
 // work.
 //
-// To bound its memory, it reads the log's sequence numbers once, and then
-// the entries of one range of fingerprints at a time, about passSize of
-// them.
+// To bound its memory, it counts the log's entries once, and then reads the
+// entries of one range of fingerprints at a time, about passSize of them.
 func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 	passes, last, err := s.planMerge(ctx)
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(passes, func(seqs []uint64) bool { return len(seqs) > 0 }) {
+	if !slices.ContainsFunc(passes, func(n int) bool { return n > 0 }) {
 		return s.compactRuns(ctx)
 	}
 
@@ -150,8 +149,11 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, seqs := range passes {
-		ops, err := s.readLog(ctx, seqs)
+	for p, n := range passes {
+		if n == 0 {
+			continue
+		}
+		ops, err := s.readLog(ctx, p, len(passes), last, n)
 		if err != nil {
 			return err
 		}
@@ -185,23 +187,22 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 // mergePass is about how many log entries a merge holds in memory at once.
 const mergePass = 1 << 14
 
-// planMerge reads the sequence numbers of the oldest log entries, up to
-// twice the merge threshold or twice the default when the threshold is lower,
-// and splits them by fingerprint range into passes of about passSize
-// entries. It returns the passes and the number of the last entry read.
-func (s *BoltStore) planMerge(ctx context.Context) (passes [][]uint64, last uint64, err error) {
+// planMerge takes the oldest log entries, up to twice the merge threshold or
+// twice the default when the threshold is lower, and splits them by
+// fingerprint range into passes of about passSize entries. It returns the
+// number of entries of each pass and the number of the last entry taken.
+func (s *BoltStore) planMerge(ctx context.Context) (passes []int, last uint64, err error) {
 	limit := 2 * max(s.mergeAfter, DefaultFingerprintMergeAfter)
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		log := tx.Bucket(bucketFingerprintLog)
 		n := min(log.Stats().KeyN, limit)
-		passes = make([][]uint64, max(1, (n+s.merge.passSize-1)/s.merge.passSize))
+		passes = make([]int, max(1, (n+s.merge.passSize-1)/s.merge.passSize))
 
 		c := log.Cursor()
 		read := 0
 		for k, v := c.First(); k != nil && read < n; k, v = c.Next() {
 			last = binary.BigEndian.Uint64(k)
-			p := logPass(v, len(passes))
-			passes[p] = append(passes[p], last)
+			passes[logPass(v, len(passes))]++
 			read++
 		}
 		return nil
@@ -218,14 +219,22 @@ func logPass(v []byte, passes int) int {
 	return int(binary.BigEndian.Uint16(v)) * passes >> 16
 }
 
-// readLog returns the log entries numbered seqs.
-func (s *BoltStore) readLog(ctx context.Context, seqs []uint64) ([]logOp, error) {
-	ops := make([]logOp, 0, len(seqs))
+// readLog returns the log entries of pass p of passes, numbered up to last,
+// of which planMerge counted n. It reads the log in order and skips the
+// entries of other passes: a step of a cursor costs a fraction of a lookup
+// by key, so scanning the log once per pass is the cheaper way to read it.
+func (s *BoltStore) readLog(ctx context.Context, p, passes int, last uint64, n int) ([]logOp, error) {
+	ops := make([]logOp, 0, n)
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		log := tx.Bucket(bucketFingerprintLog)
-		for _, seq := range seqs {
-			k := binary.BigEndian.AppendUint64(nil, seq)
-			op, err := decodeLogEntry(k, log.Get(k))
+		c := tx.Bucket(bucketFingerprintLog).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) == 8 && binary.BigEndian.Uint64(k) > last {
+				break
+			}
+			if len(k) == 8 && logPass(v, passes) != p {
+				continue
+			}
+			op, err := decodeLogEntry(k, v)
 			if err != nil {
 				return err
 			}
