@@ -6,8 +6,8 @@ import (
 	"fmt"
 )
 
-// errOtherToken is what an Update function returns when the record under a
-// token's locator has another token.
+// errOtherToken is the error of an Update function that finds the record of
+// another token under a token's locator.
 var errOtherToken = errors.New("tokenvault: the record under the locator has another token")
 
 // checkLocated returns ErrIntegrity unless rec, read under locator, has that
@@ -22,58 +22,59 @@ func checkLocated(rec *Record, locator string) error {
 	return nil
 }
 
-// get returns the record of token. A token that may have a locator is looked
-// up under it first. A random token of an older version can look like one,
-// so when the locator holds no record of this token, get tries the token
-// itself.
-func (v *Vault) get(ctx context.Context, token string) (*Record, error) {
+// lookup calls read with the key of token's record and returns its result.
+// A token that may have a locator is read under it first. A random token of
+// an older version can look like one, so when the locator holds no record of
+// this token, lookup reads the token itself.
+func (v *Vault) lookup(token string, read func(key string) (*Record, error)) (*Record, error) {
 	if locator, ok := v.locators.locatorOfToken(token); ok {
-		rec, err := v.store.Get(ctx, locator)
+		rec, err := read(locator)
 		if err == nil {
 			err = checkLocated(rec, locator)
 		}
 		if err == nil && rec.Token == token {
 			return rec, nil
 		}
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, errOtherToken) {
 			return nil, err
 		}
 	}
-	return v.store.Get(ctx, token)
+	return read(token)
 }
 
-// history is Store.History by token, looked up as get does.
+// get is Store.Get by token.
+func (v *Vault) get(ctx context.Context, token string) (*Record, error) {
+	return v.lookup(token, func(key string) (*Record, error) { return v.store.Get(ctx, key) })
+}
+
+// history is Store.History by token.
 func (v *Vault) history(ctx context.Context, token string) (*Record, []Change, error) {
-	if locator, ok := v.locators.locatorOfToken(token); ok {
-		rec, changes, err := v.store.History(ctx, locator)
-		if err == nil {
-			err = checkLocated(rec, locator)
-		}
-		if err == nil && rec.Token == token {
-			return rec, changes, nil
-		}
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, nil, err
-		}
+	var changes []Change
+	rec, err := v.lookup(token, func(key string) (*Record, error) {
+		rec, history, err := v.store.History(ctx, key)
+		changes = history
+		return rec, err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	return v.store.History(ctx, token)
+	return rec, changes, nil
 }
 
-// update is Store.Update by token, looked up as get does.
+// update is Store.Update by token. Under a locator, the record is checked
+// inside the store's transaction, before fn sees it.
 func (v *Vault) update(ctx context.Context, token string, fn func(rec *Record) (*Change, error)) (*Record, error) {
-	if locator, ok := v.locators.locatorOfToken(token); ok {
-		rec, err := v.store.Update(ctx, locator, func(rec *Record) (*Change, error) {
-			if err := checkLocated(rec, locator); err != nil {
-				return nil, err
-			}
-			if rec.Token != token {
-				return nil, errOtherToken
+	return v.lookup(token, func(key string) (*Record, error) {
+		return v.store.Update(ctx, key, func(rec *Record) (*Change, error) {
+			if key != token {
+				if err := checkLocated(rec, key); err != nil {
+					return nil, err
+				}
+				if rec.Token != token {
+					return nil, errOtherToken
+				}
 			}
 			return fn(rec)
 		})
-		if !errors.Is(err, ErrNotFound) && !errors.Is(err, errOtherToken) {
-			return rec, err
-		}
-	}
-	return v.store.Update(ctx, token, fn)
+	})
 }
