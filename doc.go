@@ -6,7 +6,7 @@
 //	v, err := tokenvault.Open("tokenvault.db", keys)
 //	defer v.Close()
 //
-//	token, err := v.TokenizeCard(ctx, "4111 1111 1111 1111") // "7305518264091111"
+//	token, err := v.TokenizeCard(ctx, "4111 1111 1111 1111") // "7305518264081111"
 //	card, err := v.DetokenizeCard(ctx, token)                // prints as ************1111
 //
 // A Vault keeps its records in a Store: a bbolt file by default (Open), or
@@ -16,11 +16,12 @@
 //
 // # Security model
 //
-// A token is never derived from the value: holding every token reveals
-// nothing about the values. An opaque token is "tok_", 48 bits of creation
-// time and 128 random bits. A card-shaped token keeps the length and the
-// last four digits (FormatCardFirstSix also keeps the first six), and always
-// fails the Luhn check. A FormatCard token's other digits are a number the
+// Apart from the digits that a card-shaped token keeps, a token is never
+// derived from the value: holding every token reveals nothing else about
+// the values. An opaque token is "tok_", 48 bits of creation time and 128
+// random bits. A card-shaped token keeps the length and the last four
+// digits (FormatCardFirstSix also keeps the first six), and always fails the
+// Luhn check. A FormatCard token's other digits are a number the
 // vault reserved, in creation order, encrypted with FF1 (NIST SP 800-38G)
 // under a key derived from the index key, so that the store can keep new
 // records in creation order. Without the index key they look random. Other

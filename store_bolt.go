@@ -113,7 +113,8 @@ type BoltStore struct {
 var _ Store = (*BoltStore)(nil)
 
 // OpenBoltStore opens or creates the bbolt file at path with mode 0600 and
-// checks its schema version, upgrading a file of schema version 1 to 3 in place.
+// checks its schema version, upgrading a file of an older schema version (1
+// to 3) to the current one, 4, in place.
 // It returns ErrLocked if the file stays locked for the lock timeout, and
 // ErrSchemaVersion if it has a schema version other than 1 to 4. It returns
 // ErrNotVault if the file is a bbolt file of some other program, or if bbolt

@@ -109,9 +109,16 @@ func TestFingerprintRuns(t *testing.T) {
 	if n := s.merge.compactions.Load(); n < 4 {
 		t.Errorf("%d merges of runs ran, want at least 4", n)
 	}
+	// A merge takes every entry of the log, so under load merges are fewer
+	// and larger, and the runs may have reached a level above 2.
 	names, _ := runsOf(t, s)
-	if counts := runLevelCounts(names); counts[2] == 0 {
-		t.Errorf("runs per level = %v, want one of level 2", counts)
+	counts := runLevelCounts(names)
+	top := -1
+	for level := range counts {
+		top = max(top, int(level))
+	}
+	if top < 2 {
+		t.Errorf("runs per level = %v, want one of level 2 or above", counts)
 	}
 
 	// Compact copies the runs and the number of the next run, so a run
