@@ -150,16 +150,22 @@ func (l *locators) newToken(ctx context.Context, digits string) (token, locator 
 		return "", "", false, err
 	}
 
-	// The digit after the encrypted ones is fifth from the right, which the
-	// Luhn sum does not double, so it adds its own value to the sum.
-	tok[width] = '0'
-	tok[width] = '0' + byte((locatedSum-luhn.Sum(tok)+10)%10)
+	setLocatedSum(tok)
 	if string(tok) == digits {
 		// Only a number that fails the Luhn check, allowed by
 		// AllowNonLuhn, can have the sum of a located token.
 		return "", "", false, nil
 	}
 	return string(tok), locator, true, nil
+}
+
+// setLocatedSum sets the fifth digit from the right of tok so that its Luhn
+// sum is locatedSum. The Luhn sum does not double that digit, so the digit
+// adds its own value to the sum.
+func setLocatedSum(tok []byte) {
+	i := len(tok) - locatedKeep
+	tok[i] = '0'
+	tok[i] = '0' + byte((locatedSum-luhn.Sum(tok)+10)%10)
 }
 
 // locatorOfToken returns the locator that token has if it is a located token.

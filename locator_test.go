@@ -153,9 +153,7 @@ func storeDirect(t *testing.T, v *Vault, token string, value string) *Record {
 // versions had.
 func withLocatedSum(digits string) string {
 	b := []byte(digits)
-	i := len(b) - locatedKeep
-	b[i] = '0'
-	b[i] = '0' + byte((locatedSum-luhn.Sum(b)+10)%10)
+	setLocatedSum(b)
 	return string(b)
 }
 

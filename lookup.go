@@ -62,7 +62,7 @@ func (v *Vault) history(ctx context.Context, token string) (*Record, []Change, e
 }
 
 // update is Store.Update by token. Under a locator, the record is checked
-// inside the store's transaction, before fn sees it.
+// inside the store's transaction, before fn is called.
 func (v *Vault) update(ctx context.Context, token string, fn func(rec *Record) (*Change, error)) (*Record, error) {
 	return v.lookup(token, func(key string) (*Record, error) {
 		return v.store.Update(ctx, key, func(rec *Record) (*Change, error) {
