@@ -100,6 +100,7 @@ type BoltStore struct {
 	mu       sync.RWMutex
 	closed   bool
 	closeErr error
+	runlock  func() // mu.RUnlock, bound once so that enter does not allocate
 
 	reopenAfter int // page allocations after which writes reopen the file
 	reopens     int // times the file was reopened, for tests
@@ -175,10 +176,12 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 		return nil, fmt.Errorf("tokenvault: open %s: %w", path, err)
 	}
 	removeCompactLeftovers(path, logger)
-	return &BoltStore{
+	s := &BoltStore{
 		db: db, path: path, timeout: timeout, lock: lock, guard: guard, commits: newCommitter(db, guard), reopenAfter: reopenPages,
 		recent: recent, mergeAfter: mergeAfter, merge: mergeState{passSize: mergePass, fanout: runFanout}, logger: logger,
-	}, nil
+	}
+	s.runlock = s.mu.RUnlock
+	return s, nil
 }
 
 // resolveLinks returns the file that path names through symbolic links, so
@@ -359,7 +362,7 @@ func (s *BoltStore) enter(ctx context.Context) (unlock func(), err error) {
 		s.mu.RUnlock()
 		return nil, ErrStoreClosed
 	}
-	return s.mu.RUnlock, nil
+	return s.runlock, nil
 }
 
 // storeError maps bbolt's error for a closed database to ErrStoreClosed.

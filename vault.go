@@ -24,6 +24,9 @@ type Vault struct {
 	// Close waits for operations in flight and later calls see closed.
 	mu     sync.RWMutex
 	closed bool
+	// runlock is mu.RUnlock, bound once in Open, because binding it in each
+	// call of enter would allocate.
+	runlock func()
 	// closing is set when Close starts, so that batch calls, which hold mu
 	// for their whole run, stop at their next item or chunk instead of
 	// keeping Close and every later call waiting.
@@ -108,6 +111,7 @@ func New(store Store, keys *KeyRing, opts ...Option) (*Vault, error) {
 	}
 
 	v := &Vault{store: store, keys: keys.r, ring: keys, locators: locators, clock: cfg.clock}
+	v.runlock = v.mu.RUnlock
 	if err := v.checkKeys(context.Background()); err != nil {
 		return nil, err
 	}
@@ -164,7 +168,7 @@ func (v *Vault) enter() (done func(), err error) {
 		v.mu.RUnlock()
 		return nil, ErrVaultClosed
 	}
-	return v.mu.RUnlock, nil
+	return v.runlock, nil
 }
 
 // now returns the current time in UTC without a monotonic reading, so that
