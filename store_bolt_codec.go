@@ -86,7 +86,7 @@ func decodeList[T any](d *wire.Decoder, one func() T) []T {
 // shares no memory with b, which may be bbolt memory that is invalid after
 // the transaction ends.
 func decodeRecord(key string, b []byte) (*Record, error) {
-	d := wire.NewDecoder(b)
+	d := wire.NewCopyDecoder(b)
 	version := d.Byte()
 	if version != recordEncodingV1 && version != recordEncodingV2 {
 		return nil, fmt.Errorf("record %s: encoding version %d: %w", key, version, ErrIntegrity)

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
+	"unsafe"
 )
 
 // ErrCorrupt is returned by Decoder.Err when the input is shorter than its
@@ -47,14 +48,23 @@ func (e *Encoder) Time(t time.Time) {
 // failure every read returns a zero value, and Err reports the failure, so
 // callers check once at the end.
 type Decoder struct {
-	buf []byte
-	err error
+	buf   []byte
+	err   error
+	owned bool // buf is the decoder's own copy, which nothing writes
 }
 
 // NewDecoder returns a Decoder over b. Values it returns never share memory
 // with b, so b may be a buffer that is reused or unmapped afterwards, such as
 // a value read inside a bbolt transaction.
 func NewDecoder(b []byte) *Decoder { return &Decoder{buf: b} }
+
+// NewCopyDecoder returns a Decoder over a copy of b, made with one
+// allocation. Its strings and byte slices point into that copy instead of
+// each being allocated, so values that are kept keep the whole copy alive.
+// Like NewDecoder's, they never share memory with b.
+func NewCopyDecoder(b []byte) *Decoder {
+	return &Decoder{buf: append([]byte(nil), b...), owned: true}
+}
 
 // Err returns ErrCorrupt if a read failed or bytes are left over.
 func (d *Decoder) Err() error {
@@ -118,16 +128,31 @@ func (d *Decoder) field() []byte {
 	return f
 }
 
-// String returns a copy of the next string field.
-func (d *Decoder) String() string { return string(d.field()) }
+// String returns the next string field: a copy, or from a NewCopyDecoder a
+// string over its copy.
+func (d *Decoder) String() string {
+	f := d.field()
+	if d.owned && len(f) > 0 {
+		// Nothing writes the copy, and no byte slice that ByteSlice returns
+		// covers this field, so the string's bytes never change.
+		return unsafe.String(&f[0], len(f))
+	}
+	return string(f)
+}
 
-// ByteSlice returns a copy of the next byte field, and nil for an empty one.
+// ByteSlice returns the next byte field, and nil for an empty one: a copy,
+// or from a NewCopyDecoder a slice of its copy. That slice's capacity ends
+// with the field, so an append to it cannot write over the next field.
 func (d *Decoder) ByteSlice() []byte {
 	f := d.field()
-	if len(f) == 0 {
+	switch {
+	case len(f) == 0:
 		return nil
+	case d.owned:
+		return f[:len(f):len(f)]
+	default:
+		return append([]byte(nil), f...)
 	}
-	return append([]byte(nil), f...)
 }
 
 // Time decodes a time written by Encoder.Time, in UTC.

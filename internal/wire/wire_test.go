@@ -34,7 +34,12 @@ func (f *fields) encode() []byte {
 }
 
 func decodeFields(b []byte) (fields, error) {
-	d := NewDecoder(b)
+	return decodeFieldsWith(NewDecoder, b)
+}
+
+// decodeFieldsWith decodes b with a decoder that newDecoder returns.
+func decodeFieldsWith(newDecoder func([]byte) *Decoder, b []byte) (fields, error) {
+	d := newDecoder(b)
 	f := fields{
 		b:  d.Byte(),
 		u:  d.Uvarint(),
@@ -371,5 +376,85 @@ func sameValue(a, b any) bool {
 		return a.Equal(b.(time.Time))
 	default:
 		return a == b
+	}
+}
+
+func TestCopyDecoderRoundTrip(t *testing.T) {
+	for _, tc := range roundTripCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeFieldsWith(NewCopyDecoder, tc.in.encode())
+			if err != nil {
+				t.Fatalf("decode(encode(%+v)) err = %v, want nil", tc.in, err)
+			}
+			if !got.equal(&tc.in) {
+				t.Errorf("decode(encode(%+v)) = %+v", tc.in, got)
+			}
+		})
+	}
+}
+
+func TestCopyDecoderNoSharedMemory(t *testing.T) {
+	in := fields{s: "string", bs: []byte("bytes")}
+	b := in.encode()
+	got, err := decodeFieldsWith(NewCopyDecoder, b)
+	if err != nil {
+		t.Fatalf("decode err = %v", err)
+	}
+
+	for i := range b {
+		b[i] = 'X'
+	}
+	if got.s != "string" || string(got.bs) != "bytes" {
+		t.Errorf("after overwriting the input, decoded = %q, %q, want \"string\", \"bytes\"", got.s, got.bs)
+	}
+}
+
+func TestCopyDecoderTruncated(t *testing.T) {
+	for _, tc := range roundTripCases {
+		b := tc.in.encode()
+		for n := range len(b) {
+			if _, err := decodeFieldsWith(NewCopyDecoder, b[:n]); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("%s: decode of the first %d of %d bytes err = %v, want ErrCorrupt", tc.name, n, len(b), err)
+			}
+		}
+	}
+}
+
+func TestCopyDecoderByteSliceAppend(t *testing.T) {
+	e := NewEncoder(0)
+	e.ByteSlice([]byte("first"))
+	e.String("second")
+	e.ByteSlice([]byte("third"))
+	d := NewCopyDecoder(e.Bytes())
+	first := d.ByteSlice()
+	second := d.String()
+	third := d.ByteSlice()
+	if err := d.Err(); err != nil {
+		t.Fatalf("Err() = %v, want nil", err)
+	}
+
+	// Writes to a returned slice, in place or by append, stay in it.
+	_ = append(first, "XXXXXXXXXXXX"...)
+	clear(third)
+	if second != "second" {
+		t.Errorf("after an append to the field before it, the string field = %q, want \"second\"", second)
+	}
+	if cap(first) != len(first) {
+		t.Errorf("ByteSlice() capacity = %d, want its length %d", cap(first), len(first))
+	}
+}
+
+func TestCopyDecoderAllocations(t *testing.T) {
+	in := fields{s: "string", bs: []byte("bytes"), t: time.Unix(1, 0)}
+	b := in.encode()
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := decodeFieldsWith(NewCopyDecoder, b); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	// The copy, and the Decoder if it escapes.
+	if allocs > 2 {
+		t.Errorf("a decode of a string and a byte field allocated %v times, want at most 2", allocs)
 	}
 }
