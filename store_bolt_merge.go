@@ -184,7 +184,9 @@ func (s *BoltStore) mergeFingerprints(ctx context.Context) error {
 	return s.compactRuns(ctx)
 }
 
-// mergePass is about how many log entries a merge holds in memory at once.
+// mergePass is about how many log entries a merge reads at once. It holds
+// them with their keys and tokens, and latestOps adds 72 bytes per entry for
+// its index and sorted copy.
 const mergePass = 1 << 14
 
 // planMerge takes the oldest log entries, up to twice the merge threshold or

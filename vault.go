@@ -24,7 +24,7 @@ type Vault struct {
 	// Close waits for operations in flight and later calls see closed.
 	mu     sync.RWMutex
 	closed bool
-	// runlock is mu.RUnlock, bound once in Open, because binding it in each
+	// runlock is mu.RUnlock, bound once in New, because binding it in each
 	// call of enter would allocate.
 	runlock func()
 	// closing is set when Close starts, so that batch calls, which hold mu
@@ -167,6 +167,10 @@ func (v *Vault) enter() (done func(), err error) {
 	if v.closed {
 		v.mu.RUnlock()
 		return nil, ErrVaultClosed
+	}
+	if v.runlock == nil {
+		// A zero Vault, not made by New, fails its calls without a panic.
+		return v.mu.RUnlock, nil
 	}
 	return v.runlock, nil
 }

@@ -169,3 +169,11 @@ func TestNewRejectsNil(t *testing.T) {
 		t.Errorf("New(nil keys) err = %v, want ErrInvalidKey", err)
 	}
 }
+
+func TestZeroVaultDetokenizeNoPanic(t *testing.T) {
+	var v Vault
+	_, err := v.Detokenize(context.Background(), "not a token")
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("Detokenize on a zero Vault err = %v, want ErrNotFound", err)
+	}
+}
