@@ -73,17 +73,28 @@ var roundTripCases = []struct {
 	{"non-ASCII", fields{s: "h\u00e9llo \u4e16\u754c\x00\xff", bs: []byte("\x00\x01")}},
 }
 
+// decoders are the constructors of Decoder, which the decoding tests run.
+var decoders = []struct {
+	name string
+	new  func([]byte) *Decoder
+}{
+	{"NewDecoder", NewDecoder},
+	{"NewCopyDecoder", NewCopyDecoder},
+}
+
 func TestRoundTrip(t *testing.T) {
-	for _, tc := range roundTripCases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeFields(tc.in.encode())
-			if err != nil {
-				t.Fatalf("decode(encode(%+v)) err = %v, want nil", tc.in, err)
-			}
-			if !got.equal(&tc.in) {
-				t.Errorf("decode(encode(%+v)) = %+v", tc.in, got)
-			}
-		})
+	for _, dec := range decoders {
+		for _, tc := range roundTripCases {
+			t.Run(dec.name+"/"+tc.name, func(t *testing.T) {
+				got, err := decodeFieldsWith(dec.new, tc.in.encode())
+				if err != nil {
+					t.Fatalf("decode(encode(%+v)) err = %v, want nil", tc.in, err)
+				}
+				if !got.equal(&tc.in) {
+					t.Errorf("decode(encode(%+v)) = %+v", tc.in, got)
+				}
+			})
+		}
 	}
 }
 
@@ -132,27 +143,31 @@ func TestEmptyByteSliceIsNil(t *testing.T) {
 }
 
 func TestNoSharedMemory(t *testing.T) {
-	in := fields{s: "string", bs: []byte("bytes")}
-	b := in.encode()
-	got, err := decodeFields(b)
-	if err != nil {
-		t.Fatalf("decode err = %v", err)
-	}
+	for _, dec := range decoders {
+		in := fields{s: "string", bs: []byte("bytes")}
+		b := in.encode()
+		got, err := decodeFieldsWith(dec.new, b)
+		if err != nil {
+			t.Fatalf("%s: decode err = %v", dec.name, err)
+		}
 
-	for i := range b {
-		b[i] = 'X'
-	}
-	if got.s != "string" || string(got.bs) != "bytes" {
-		t.Errorf("after overwriting the input, decoded = %q, %q, want \"string\", \"bytes\"", got.s, got.bs)
+		for i := range b {
+			b[i] = 'X'
+		}
+		if got.s != "string" || string(got.bs) != "bytes" {
+			t.Errorf("%s: after overwriting the input, decoded = %q, %q, want \"string\", \"bytes\"", dec.name, got.s, got.bs)
+		}
 	}
 }
 
 func TestTruncated(t *testing.T) {
-	for _, tc := range roundTripCases {
-		b := tc.in.encode()
-		for n := range len(b) {
-			if _, err := decodeFields(b[:n]); !errors.Is(err, ErrCorrupt) {
-				t.Errorf("%s: decode of the first %d of %d bytes err = %v, want ErrCorrupt", tc.name, n, len(b), err)
+	for _, dec := range decoders {
+		for _, tc := range roundTripCases {
+			b := tc.in.encode()
+			for n := range len(b) {
+				if _, err := decodeFieldsWith(dec.new, b[:n]); !errors.Is(err, ErrCorrupt) {
+					t.Errorf("%s, %s: decode of the first %d of %d bytes err = %v, want ErrCorrupt", dec.name, tc.name, n, len(b), err)
+				}
 			}
 		}
 	}
@@ -376,47 +391,6 @@ func sameValue(a, b any) bool {
 		return a.Equal(b.(time.Time))
 	default:
 		return a == b
-	}
-}
-
-func TestCopyDecoderRoundTrip(t *testing.T) {
-	for _, tc := range roundTripCases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeFieldsWith(NewCopyDecoder, tc.in.encode())
-			if err != nil {
-				t.Fatalf("decode(encode(%+v)) err = %v, want nil", tc.in, err)
-			}
-			if !got.equal(&tc.in) {
-				t.Errorf("decode(encode(%+v)) = %+v", tc.in, got)
-			}
-		})
-	}
-}
-
-func TestCopyDecoderNoSharedMemory(t *testing.T) {
-	in := fields{s: "string", bs: []byte("bytes")}
-	b := in.encode()
-	got, err := decodeFieldsWith(NewCopyDecoder, b)
-	if err != nil {
-		t.Fatalf("decode err = %v", err)
-	}
-
-	for i := range b {
-		b[i] = 'X'
-	}
-	if got.s != "string" || string(got.bs) != "bytes" {
-		t.Errorf("after overwriting the input, decoded = %q, %q, want \"string\", \"bytes\"", got.s, got.bs)
-	}
-}
-
-func TestCopyDecoderTruncated(t *testing.T) {
-	for _, tc := range roundTripCases {
-		b := tc.in.encode()
-		for n := range len(b) {
-			if _, err := decodeFieldsWith(NewCopyDecoder, b[:n]); !errors.Is(err, ErrCorrupt) {
-				t.Errorf("%s: decode of the first %d of %d bytes err = %v, want ErrCorrupt", tc.name, n, len(b), err)
-			}
-		}
 	}
 }
 
