@@ -90,9 +90,10 @@
 // The bbolt file records a schema version. Open upgrades a file of an older
 // schema that this version can upgrade, in place and for good, and rejects
 // any other version (ErrSchemaVersion) instead of guessing. Schema
-// version 2 added the fingerprint log, version 3 its sorted runs and
-// version 4 records under locators, so a build that reads an older version
-// rejects a file once a later build has opened it. Stored ciphertexts are
+// version 2 added the fingerprint log, version 3 its sorted runs, version 4
+// records under locators and version 5 blocks of entries in the runs. A
+// build that reads an older version rejects a file once a later build has
+// opened it. Stored ciphertexts are
 // standard Fernet tokens, which any Fernet implementation with the key can
 // decrypt; their plaintext is a version byte, the token, and the value.
 package tokenvault

@@ -21,11 +21,11 @@ import (
 const DefaultLockTimeout = time.Second
 
 // boltSchemaVersion is the layout of buckets and values that this version
-// writes. OpenBoltStore upgrades files of version 1, which had no fingerprint
-// log, of version 2, which had no runs of the fingerprint index, and of
-// version 3, which had no records under locators, and rejects files of any
-// other version.
-const boltSchemaVersion = 4
+// writes. OpenBoltStore upgrades files of versions 1 to 4 and rejects files
+// of any other version. Version 1 had no fingerprint log, version 2 no runs
+// of the fingerprint index, version 3 no records under locators, and
+// version 4 kept one entry per key in the runs.
+const boltSchemaVersion = 5
 
 // Buckets of a tokenvault bbolt file.
 var (
@@ -115,9 +115,9 @@ var _ Store = (*BoltStore)(nil)
 
 // OpenBoltStore opens or creates the bbolt file at path with mode 0600 and
 // checks its schema version, upgrading a file of an older schema version (1
-// to 3) to the current one, 4, in place.
+// to 4) to the current one, 5, in place.
 // It returns ErrLocked if the file stays locked for the lock timeout, and
-// ErrSchemaVersion if it has a schema version other than 1 to 4. It returns
+// ErrSchemaVersion if it has a schema version other than 1 to 5. It returns
 // ErrNotVault if the file is a bbolt file of some other program, or if bbolt
 // rejects its header as invalid, of another bbolt version or damaged. In the header case the error also wraps bbolt's
 // ErrInvalid, ErrVersionMismatch or ErrChecksum.
@@ -236,7 +236,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, from uint32, err
 }
 
 // initSchema creates the buckets of a new file, or checks the schema version
-// of an existing one. It upgrades version 1, 2 or 3, setting *from to it.
+// of an existing one. It upgrades version 1 to 4, setting *from to it.
 func initSchema(tx *bolt.Tx, from *uint32) error {
 	if b := tx.Bucket(bucketSchema); b != nil {
 		v := b.Get(keySchemaVersion)
@@ -276,9 +276,10 @@ func initSchema(tx *bolt.Tx, from *uint32) error {
 
 // upgradeSchema adds the fingerprint log and the bucket of fingerprint runs
 // to a file of schema version 1 or 2, whichever it lacks. Its sorted
-// fingerprint index needs no change, and version 3 needs none at all. Builds
-// that read an older version then reject the file, because they would not
-// read the new buckets or the records under locators.
+// fingerprint index needs no change, and versions 3 and 4 need none at all:
+// their runs read as runs of one-entry blocks. Builds that read an older
+// version then reject the file, because they would not read the new
+// buckets, the records under locators or the blocks of the runs.
 func upgradeSchema(tx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketFingerprintLog, bucketFingerprintRuns} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {

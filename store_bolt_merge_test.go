@@ -252,10 +252,10 @@ func checkLookups(t *testing.T, s *BoltStore, created, removed *sync.Map, checks
 // TestBoltSchemaUpgrade opens files of schema versions 1 to 3 and checks
 // that their lookups still work, that they are now of the current version and
 // that new records use the log. Version 1 had only the sorted fingerprint
-// index, version 2 added the log but had no runs, and version 3 had no
-// records under locators.
+// index, version 2 added the log but had no runs, version 3 had no records
+// under locators, and version 4 kept one run entry per key.
 func TestBoltSchemaUpgrade(t *testing.T) {
-	for _, from := range []uint32{1, 2, 3} {
+	for _, from := range []uint32{1, 2, 3, 4} {
 		t.Run(fmt.Sprint("version=", from), func(t *testing.T) { testBoltSchemaUpgrade(t, from) })
 	}
 }
@@ -347,11 +347,16 @@ func testBoltSchemaUpgrade(t *testing.T, from uint32) {
 	}
 }
 
-// downgradeSchema turns a file of the current schema with no runs and no
-// located records into one of schema version 1, by moving the log's entries
-// into the sorted index, or of version 2 or 3.
+// downgradeSchema turns a file of the current schema into one of an older
+// version. For version 4 it writes the entries of each run one per key. For
+// versions 1 to 3 the file must have no runs and no located records, and for
+// version 1 it moves the log's entries into the sorted index.
 func downgradeSchema(tx *bolt.Tx, version uint32) error {
-	if err := tx.Bucket(bucketSchema).Delete(keyLocators); err != nil {
+	if version == 4 {
+		if err := unpackRuns(tx.Bucket(bucketFingerprintRuns)); err != nil {
+			return err
+		}
+	} else if err := tx.Bucket(bucketSchema).Delete(keyLocators); err != nil {
 		return err
 	}
 	if version < 3 {
@@ -378,6 +383,47 @@ func downgradeSchema(tx *bolt.Tx, version uint32) error {
 		}
 	}
 	return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, version))
+}
+
+// unpackRuns rewrites each run of runs with one entry per key, as schema
+// version 4 kept them: an empty value adds the key and logRemove removes it.
+func unpackRuns(runs *bolt.Bucket) error {
+	var names [][]byte
+	err := runs.ForEachBucket(func(name []byte) error {
+		names = append(names, bytes.Clone(name))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	for _, name := range names {
+		run := runs.Bucket(name)
+		entries, err := runEntries(run)
+		if err != nil {
+			return err
+		}
+		ops := make([]logOp, len(entries))
+		for i, e := range entries {
+			ops[i] = logOp{op: e.op, key: bytes.Clone(e.key)}
+		}
+		if err := runs.DeleteBucket(name); err != nil {
+			return err
+		}
+		if run, err = runs.CreateBucket(name); err != nil {
+			return err
+		}
+		for _, op := range ops {
+			var v []byte
+			if op.op == logRemove {
+				v = []byte{logRemove}
+			}
+			if err := run.Put(op.key, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // rawBoltUpdate runs fn in a write transaction of the bbolt file at path,

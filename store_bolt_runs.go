@@ -30,8 +30,9 @@ import (
 // million tokens such writes could wait minutes. Merging the log between
 // chunks of a compaction would avoid it. It is not built.
 //
-// A run maps fingerprint || token to an empty value when the key is in the
-// index and to logRemove when an older entry is removed. Lookups read the
+// A run lists keys fingerprint || token, each with logAdd when the key is in
+// the index or logRemove when an older entry is removed, in blocks
+// (store_bolt_blocks.go). Lookups read the
 // bucketFingerprints index first, then the runs from the oldest, then the
 // log, and for a key the newest entry wins. Files written before runs
 // existed still have entries in bucketFingerprints, which nothing writes any
@@ -53,9 +54,6 @@ const runNameSize = 9
 
 // runFanout is how many runs of one level a compaction merges.
 const runFanout = 4
-
-// runRemoved is the value of a run entry that removes its key.
-var runRemoved = []byte{logRemove}
 
 // liveRuns returns the names of the complete runs in tx, oldest first.
 func liveRuns(tx *bolt.Tx) ([][]byte, error) {
@@ -96,30 +94,32 @@ func runsLookup(tx *bolt.Tx, fingerprint []byte, live map[string]bool) error {
 	}
 
 	runs := tx.Bucket(bucketFingerprintRuns)
+	var entries []runEntry
 	for _, name := range names {
+		// The block before the first key at or after fingerprint may hold
+		// its first entries, since a block's key is its first entry's key.
 		c := runs.Bucket(name).Cursor()
-		for k, v := c.Seek(fingerprint); k != nil && bytes.HasPrefix(k, fingerprint); k, v = c.Next() {
-			removed, err := runEntryRemoves(v)
-			if err != nil {
+		k, v := c.Seek(fingerprint)
+		if k == nil {
+			k, v = c.Last()
+		} else if pk, pv := c.Prev(); pk != nil {
+			k, v = pk, pv
+		} else {
+			k, v = c.First()
+		}
+
+		for ; k != nil && (bytes.Compare(k, fingerprint) < 0 || bytes.HasPrefix(k, fingerprint)); k, v = c.Next() {
+			if entries, err = decodeRunBlock(entries[:0], k, v); err != nil {
 				return err
 			}
-			live[string(k[len(fingerprint):])] = !removed
+			for _, e := range entries {
+				if bytes.HasPrefix(e.key, fingerprint) {
+					live[string(e.key[len(fingerprint):])] = e.op == logAdd
+				}
+			}
 		}
 	}
 	return nil
-}
-
-// runEntryRemoves decodes the value of a run entry.
-func runEntryRemoves(v []byte) (bool, error) {
-	switch {
-	case v == nil:
-		return false, fmt.Errorf("fingerprint run has a nested bucket: %w", ErrIntegrity)
-	case len(v) == 0:
-		return false, nil
-	case bytes.Equal(v, runRemoved):
-		return true, nil
-	}
-	return false, fmt.Errorf("fingerprint run entry has a value of length %d: %w", len(v), ErrIntegrity)
 }
 
 // startRun deletes the pending run, if a merge left one, and creates an
@@ -194,16 +194,7 @@ func appendToRun(tx *bolt.Tx, name []byte, ops []logOp) error {
 // after those the run holds.
 func putRunEntries(run *bolt.Bucket, ops []logOp) error {
 	run.FillPercent = appendFill
-	for _, op := range ops {
-		var v []byte
-		if op.op == logRemove {
-			v = runRemoved
-		}
-		if err := run.Put(op.key, v); err != nil {
-			return err
-		}
-	}
-	return nil
+	return putRunBlocks(run, ops)
 }
 
 // pendingRun returns the run name if it is still the pending one.
@@ -365,19 +356,44 @@ func moveToRun(tx *bolt.Tx, inputs [][]byte, output []byte, ops []logOp, last []
 	}
 
 	for _, name := range inputs {
-		input := runs.Bucket(name)
-		var keys [][]byte
-		c := input.Cursor()
-		for k, _ := c.First(); k != nil && (last == nil || bytes.Compare(k, last) <= 0); k, _ = c.Next() {
-			keys = append(keys, bytes.Clone(k))
-		}
-		for _, k := range keys {
-			if err := input.Delete(k); err != nil {
-				return err
-			}
+		if err := dropRunPrefix(runs.Bucket(name), last); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// dropRunPrefix deletes from run every key up to last, or every key when last
+// is nil. A block that also holds keys after last is put back with those
+// keys alone.
+func dropRunPrefix(run *bolt.Bucket, last []byte) error {
+	var drop [][]byte
+	var rest []logOp
+	var entries []runEntry
+	c := run.Cursor()
+	for k, v := c.First(); k != nil && (last == nil || bytes.Compare(k, last) <= 0); k, v = c.Next() {
+		drop = append(drop, bytes.Clone(k))
+		var err error
+		if entries, err = decodeRunBlock(entries[:0], k, v); err != nil {
+			return err
+		}
+		if last == nil {
+			continue
+		}
+		if end := runBlockEnd(entries, last); end < len(entries) {
+			for _, e := range entries[end:] {
+				rest = append(rest, logOp{op: e.op, key: bytes.Clone(e.key)})
+			}
+			break
+		}
+	}
+
+	for _, k := range drop {
+		if err := run.Delete(k); err != nil {
+			return err
+		}
+	}
+	return putRunBlocks(run, rest)
 }
 
 // endMergeRuns deletes the runs inputs, which moveToRun has emptied, and the
@@ -396,8 +412,9 @@ func endMergeRuns(tx *bolt.Tx, inputs [][]byte) error {
 }
 
 // readRuns returns the first entries of the runs inputs, oldest first,
-// sorted by key, with the newest input's entry for each key. It reads up to
-// limit entries of each input. last is the least last key read among the
+// sorted by key, with the newest input's entry for each key. It reads whole
+// blocks of each input until it has limit entries of it or the input ends.
+// last is the least last key read among the
 // inputs with more entries, and only entries up to last are returned. last
 // is nil when every input was read to its end. read counts the entries of
 // the inputs up to last. dropRemovals leaves out entries that remove a key
@@ -405,6 +422,7 @@ func endMergeRuns(tx *bolt.Tx, inputs [][]byte) error {
 func (s *BoltStore) readRuns(ctx context.Context, inputs [][]byte, limit int, dropRemovals bool) (ops []logOp, last []byte, read int, err error) {
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		ops, last = nil, nil
+		var entries []runEntry
 		runs := tx.Bucket(bucketFingerprintRuns)
 		for i, name := range inputs {
 			run := runs.Bucket(name)
@@ -414,16 +432,14 @@ func (s *BoltStore) readRuns(ctx context.Context, inputs [][]byte, limit int, dr
 			c := run.Cursor()
 			k, v := c.First()
 			for n := 0; k != nil && n < limit; k, v = c.Next() {
-				removed, err := runEntryRemoves(v)
-				if err != nil {
+				var err error
+				if entries, err = decodeRunBlock(entries[:0], k, v); err != nil {
 					return err
 				}
-				op := logOp{seq: uint64(i), op: logAdd, key: bytes.Clone(k)}
-				if removed {
-					op.op = logRemove
+				for _, e := range entries {
+					ops = append(ops, logOp{seq: uint64(i), op: e.op, key: bytes.Clone(e.key)})
 				}
-				ops = append(ops, op)
-				n++
+				n += len(entries)
 			}
 			if k != nil && (last == nil || bytes.Compare(ops[len(ops)-1].key, last) < 0) {
 				last = ops[len(ops)-1].key

@@ -34,17 +34,29 @@ func runRemovals(t *testing.T, s *BoltStore, name []byte) int {
 	t.Helper()
 	n := 0
 	err := s.view(t.Context(), func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFingerprintRuns).Bucket(name).ForEach(func(_, v []byte) error {
-			if bytes.Equal(v, runRemoved) {
+		entries, err := runEntries(tx.Bucket(bucketFingerprintRuns).Bucket(name))
+		for _, e := range entries {
+			if e.op == logRemove {
 				n++
 			}
-			return nil
-		})
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// runEntries returns the entries of the blocks of run, whose keys are valid
+// until the transaction ends.
+func runEntries(run *bolt.Bucket) ([]runEntry, error) {
+	var entries []runEntry
+	err := run.ForEach(func(k, v []byte) (err error) {
+		entries, err = decodeRunBlock(entries, k, v)
+		return err
+	})
+	return entries, err
 }
 
 // runModel creates records first to n in s, one at a time, closing every
@@ -250,7 +262,11 @@ func wantNoGhost(t *testing.T, s *BoltStore, key []byte, when string) {
 	}
 	err := s.view(t.Context(), func(tx *bolt.Tx) error {
 		for _, name := range names {
-			if tx.Bucket(bucketFingerprintRuns).Bucket(name).Get(key) != nil {
+			entries, err := runEntries(tx.Bucket(bucketFingerprintRuns).Bucket(name))
+			if err != nil {
+				return err
+			}
+			if slices.ContainsFunc(entries, func(e runEntry) bool { return bytes.Equal(e.key, key) }) {
 				t.Errorf("%s: run %x has the pending run's entry", when, name)
 			}
 		}
@@ -387,15 +403,15 @@ func wantDisjointRuns(t *testing.T, s *BoltStore, names [][]byte) {
 			if run.Stats().KeyN == 0 {
 				t.Errorf("run %x is empty", name)
 			}
-			err := run.ForEach(func(k, _ []byte) error {
-				if other, ok := seen[string(k)]; ok {
-					t.Errorf("runs %x and %x both have key %x", other, name, k[:8])
-				}
-				seen[string(k)] = name
-				return nil
-			})
+			entries, err := runEntries(run)
 			if err != nil {
 				return err
+			}
+			for _, e := range entries {
+				if other, ok := seen[string(e.key)]; ok {
+					t.Errorf("runs %x and %x both have key %x", other, name, e.key[:8])
+				}
+				seen[string(e.key)] = name
 			}
 		}
 		return nil
