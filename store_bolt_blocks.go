@@ -106,6 +106,18 @@ func decodeRunBlock(dst []runEntry, k, v []byte) ([]runEntry, error) {
 	return dst, nil
 }
 
+// checkBlockOrder returns an error unless the block key k sorts after prev,
+// the last entry's key of the block before it in the run, or prev is nil.
+// decodeRunBlock checks the order within a block only. A block whose
+// entries pass the next block's key would otherwise make a merge of runs
+// delete blocks it has not read, or keep blocks it has already moved.
+func checkBlockOrder(prev, k []byte) error {
+	if prev != nil && bytes.Compare(k, prev) <= 0 {
+		return fmt.Errorf("fingerprint run block starts at or before the last key of the block before it: %w", ErrIntegrity)
+	}
+	return nil
+}
+
 // runBlockEnd returns the number of entries, sorted by key, whose key is at
 // most last.
 func runBlockEnd(entries []runEntry, last []byte) int {

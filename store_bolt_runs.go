@@ -108,10 +108,18 @@ func runsLookup(tx *bolt.Tx, fingerprint []byte, live map[string]bool) error {
 			k, v = c.First()
 		}
 
-		for ; k != nil && (bytes.Compare(k, fingerprint) < 0 || bytes.HasPrefix(k, fingerprint)); k, v = c.Next() {
+		var prev []byte
+		for ; k != nil; k, v = c.Next() {
+			if err := checkBlockOrder(prev, k); err != nil {
+				return err
+			}
+			if bytes.Compare(k, fingerprint) > 0 && !bytes.HasPrefix(k, fingerprint) {
+				break
+			}
 			if entries, err = decodeRunBlock(entries[:0], k, v); err != nil {
 				return err
 			}
+			prev = entries[len(entries)-1].key
 			for _, e := range entries {
 				if bytes.HasPrefix(e.key, fingerprint) {
 					live[string(e.key[len(fingerprint):])] = e.op == logAdd
@@ -370,13 +378,25 @@ func dropRunPrefix(run *bolt.Bucket, last []byte) error {
 	var drop [][]byte
 	var rest []logOp
 	var entries []runEntry
+	var prev []byte
 	c := run.Cursor()
-	for k, v := c.First(); k != nil && (last == nil || bytes.Compare(k, last) <= 0); k, v = c.Next() {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		// The order of the block after the last one dropped is checked
+		// too, because the rest of a block that straddles last goes back
+		// in front of it.
+		if err := checkBlockOrder(prev, k); err != nil {
+			return err
+		}
+		if rest != nil || last != nil && bytes.Compare(k, last) > 0 {
+			break
+		}
+
 		drop = append(drop, bytes.Clone(k))
 		var err error
 		if entries, err = decodeRunBlock(entries[:0], k, v); err != nil {
 			return err
 		}
+		prev = entries[len(entries)-1].key
 		if last == nil {
 			continue
 		}
@@ -384,7 +404,6 @@ func dropRunPrefix(run *bolt.Bucket, last []byte) error {
 			for _, e := range entries[end:] {
 				rest = append(rest, logOp{op: e.op, key: bytes.Clone(e.key)})
 			}
-			break
 		}
 	}
 
@@ -429,13 +448,24 @@ func (s *BoltStore) readRuns(ctx context.Context, inputs [][]byte, limit int, dr
 			if run == nil {
 				return fmt.Errorf("fingerprint run %x is missing: %w", name, ErrIntegrity)
 			}
+			// The order of the block after the last one read is checked
+			// too: if it started before that block's last entry, the
+			// range up to last would cover entries that were not read.
 			c := run.Cursor()
 			k, v := c.First()
-			for n := 0; k != nil && n < limit; k, v = c.Next() {
+			var prev []byte
+			for n := 0; k != nil; k, v = c.Next() {
+				if err := checkBlockOrder(prev, k); err != nil {
+					return err
+				}
+				if n >= limit {
+					break
+				}
 				var err error
 				if entries, err = decodeRunBlock(entries[:0], k, v); err != nil {
 					return err
 				}
+				prev = entries[len(entries)-1].key
 				for _, e := range entries {
 					ops = append(ops, logOp{seq: uint64(i), op: e.op, key: bytes.Clone(e.key)})
 				}
