@@ -81,6 +81,8 @@ func decodeRunBlock(dst []runEntry, k, v []byte) ([]runEntry, error) {
 	switch {
 	case v == nil:
 		return dst, fmt.Errorf("fingerprint run has a nested bucket: %w", ErrIntegrity)
+	case len(k) <= fingerprintSize:
+		return dst, fmt.Errorf("fingerprint run block has a key of %d bytes, want more than the %d of a fingerprint: %w", len(k), fingerprintSize, ErrIntegrity)
 	case len(v) == 0:
 		return append(dst, runEntry{op: logAdd, key: k}), nil // schema version 4
 	case v[0] != logAdd && v[0] != logRemove:

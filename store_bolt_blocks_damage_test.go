@@ -163,3 +163,47 @@ func countRunEntries(t *testing.T, s *BoltStore, fps [][]byte) int {
 	}
 	return n
 }
+
+// TestRunBlockKeyTooShort puts a block whose key is a bare fingerprint, or
+// shorter, into a run. decodeRunBlock rejects such keys inside a block, so
+// it must reject them as a block's key too. Otherwise FindByFingerprint
+// listed an empty token for a bare fingerprint, and merges of runs moved
+// the damaged key on.
+func TestRunBlockKeyTooShort(t *testing.T) {
+	fp := mergeTestFingerprint("short key")
+	for _, key := range [][]byte{fp, fp[:5]} {
+		for _, value := range [][]byte{{}, {logAdd}, {logRemove}} {
+			t.Run(fmt.Sprintf("key=%d bytes/value=%x", len(key), value), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "vault.db")
+				damageStore(t, path)
+				// A run of its own, so that the key breaks no order.
+				rawBoltUpdate(t, path, func(tx *bolt.Tx) error {
+					runs := tx.Bucket(bucketFingerprintRuns)
+					run, err := runs.CreateBucket(modelRunName(5, 0))
+					if err != nil {
+						return err
+					}
+					if err := run.Put(key, value); err != nil {
+						return err
+					}
+					return runs.SetSequence(5)
+				})
+
+				s, err := OpenBoltStore(path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if tokens, err := s.FindByFingerprint(t.Context(), fp); !errors.Is(err, ErrIntegrity) {
+					t.Errorf("FindByFingerprint = %q, %v; want ErrIntegrity", tokens, err)
+				}
+				if err := s.compactRuns(t.Context()); !errors.Is(err, ErrIntegrity) {
+					t.Errorf("compactRuns err = %v, want ErrIntegrity", err)
+				}
+				if s.guard.damaged.Load() {
+					t.Error("a read of the run panicked")
+				}
+			})
+		}
+	}
+}

@@ -253,6 +253,11 @@ func TestDecodeRunBlock(t *testing.T) {
 			t.Errorf("%s: decodeRunBlock err = %v, want ErrIntegrity", name, err)
 		}
 	}
+	for _, short := range [][]byte{k[:fingerprintSize], k[:1]} {
+		if _, err := decodeRunBlock(nil, short, []byte{}); !errors.Is(err, ErrIntegrity) {
+			t.Errorf("decodeRunBlock of a block key of %d bytes err = %v, want ErrIntegrity", len(short), err)
+		}
+	}
 }
 
 // FuzzDecodeRunBlock checks that decodeRunBlock never panics, and that the
