@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -205,5 +206,80 @@ func TestRunBlockKeyTooShort(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRunBlockRandomDamage truncates a block of a run, overwrites some of
+// its bytes or moves it under another key, and then looks up every
+// fingerprint and merges the runs. Each must return nil or an error
+// wrapping ErrIntegrity, without a panic. Damage that leaves a valid block,
+// such as a cut at the end of an entry, reads without an error, because a
+// block has no checksum.
+func TestRunBlockRandomDamage(t *testing.T) {
+	dir := t.TempDir()
+	clean := filepath.Join(dir, "clean.db")
+	fps, _, big := damageStore(t, clean)
+	keys := blockKeys(t, clean, big)
+	data, err := os.ReadFile(clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rng := rand.New(rand.NewPCG(31, 32))
+	reported := 0
+	for i := range 40 {
+		path := filepath.Join(dir, fmt.Sprintf("damaged%d.db", i))
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		key := keys[rng.IntN(len(keys))]
+		kind := []string{"truncate", "overwrite", "move"}[i%3]
+		rawBoltUpdate(t, path, func(tx *bolt.Tx) error {
+			run := tx.Bucket(bucketFingerprintRuns).Bucket(big)
+			v := bytes.Clone(run.Get(key))
+			switch kind {
+			case "truncate":
+				return run.Put(key, v[:rng.IntN(len(v))])
+			case "overwrite":
+				for range 1 + rng.IntN(4) {
+					v[rng.IntN(len(v))] = byte(rng.IntN(256))
+				}
+				return run.Put(key, v)
+			}
+			moved := bytes.Clone(key)
+			moved[rng.IntN(len(moved))] ^= byte(1 + rng.IntN(255))
+			if err := run.Delete(key); err != nil {
+				return err
+			}
+			return run.Put(moved, v)
+		})
+
+		s, err := OpenBoltStore(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fp := range fps {
+			if _, err := s.FindByFingerprint(t.Context(), fp); err != nil {
+				if !errors.Is(err, ErrIntegrity) {
+					t.Errorf("%s of block %x: FindByFingerprint err = %v, want nil or ErrIntegrity", kind, key[:8], err)
+				}
+				reported++
+			}
+		}
+		if err := s.compactRuns(t.Context()); err != nil {
+			if !errors.Is(err, ErrIntegrity) {
+				t.Errorf("%s of block %x: compactRuns err = %v, want nil or ErrIntegrity", kind, key[:8], err)
+			}
+			reported++
+		}
+		if s.guard.damaged.Load() {
+			t.Errorf("%s of block %x: a read of the runs panicked", kind, key[:8])
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reported == 0 {
+		t.Error("no damage was reported, want at least one ErrIntegrity")
 	}
 }

@@ -3,10 +3,12 @@ package tokenvault
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -363,4 +365,40 @@ func TestMergeRunsResumesVersion4(t *testing.T) {
 	wantMergedRunsFirst(t, s, want)
 	s = reopenBoltStore(t, s, path)
 	wantLookups(t, s, want)
+}
+
+// TestBoltSchemaVersionNext checks that a file of the schema version after
+// this build's is rejected unchanged, with both versions in the error.
+func TestBoltSchemaVersionNext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.db")
+	s, err := OpenBoltStore(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next := uint32(boltSchemaVersion + 1)
+	rawBoltUpdate(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSchema).Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, next))
+	})
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = OpenBoltStore(path, nil)
+	if !errors.Is(err, ErrSchemaVersion) {
+		t.Fatalf("OpenBoltStore of schema version %d err = %v, want ErrSchemaVersion", next, err)
+	}
+	if want := fmt.Sprintf("schema version %d, this build reads version %d", next, boltSchemaVersion); !strings.Contains(err.Error(), want) {
+		t.Errorf("OpenBoltStore err = %q, want one that contains %q", err, want)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("OpenBoltStore changed the file it rejected")
+	}
 }
