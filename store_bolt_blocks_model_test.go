@@ -221,7 +221,7 @@ func TestRunsLookupModel(t *testing.T) {
 
 // TestMergeRunsModel merges runs of blocks, of entries of schema version 4
 // and of both, with and without an older run, stopping the merge after each
-// few reads and reopening the file between. Lookups must match the model at
+// chunk and reopening the file between. Lookups must match the model at
 // every stop, and the merged run must hold the newest entry of each key.
 func TestMergeRunsModel(t *testing.T) {
 	for _, oldest := range []bool{true, false} {
