@@ -549,6 +549,24 @@ func crashVerifyAll(t *testing.T, st *crashState) {
 			t.Errorf("Detokenize(%q) after the last round = %s, want value %d", token, crashMask(string(got)), index)
 		}
 	}
+
+	// The fingerprint index, whose merges the kills cut short too, must
+	// list every acknowledged token under its value.
+	byValue := make(map[uint64][]string)
+	for token, index := range st.values {
+		byValue[index] = append(byValue[index], token)
+	}
+	for index, want := range byValue {
+		got, err := v.TokensForCard(ctx, crashCard(st.seed, index))
+		if err != nil {
+			t.Fatalf("TokensForCard(value %d) after the last round err = %v", index, err)
+		}
+		for _, token := range want {
+			if !slices.Contains(got, token) {
+				t.Errorf("TokensForCard(value %d) after the last round = %q, want it to contain %q", index, got, token)
+			}
+		}
+	}
 }
 
 // crashCount returns the number of records, tokens of any state, in the
