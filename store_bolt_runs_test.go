@@ -16,7 +16,7 @@ import (
 
 // runsOf returns the names of the complete runs of s, oldest first, and
 // whether a pending run exists.
-func runsOf(t *testing.T, s *BoltStore) (names [][]byte, pending bool) {
+func runsOf(t testing.TB, s *BoltStore) (names [][]byte, pending bool) {
 	t.Helper()
 	err := s.view(t.Context(), func(tx *bolt.Tx) (err error) {
 		pending = tx.Bucket(bucketFingerprintRuns).Get(keyPendingRun) != nil
