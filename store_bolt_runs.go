@@ -25,18 +25,18 @@ import (
 //
 // NOTE: writes that find the log at its backlog bound wait for the whole
 // merge goroutine, compactions included. The largest compaction moves the
-// whole index. BenchmarkCompactRuns, a merge of four runs of 250,000,
-// moved about 1.4 million entries a second on the 2-CPU benchmark machine,
-// so on a store of 100 million tokens such writes could wait over a minute. Merging the log between
-// chunks of a compaction would avoid it. It is not built.
+// whole index. BenchmarkCompactRuns, a merge of four runs of 250,000, moved
+// about 1.4 million entries a second on the 2-CPU benchmark machine, so on
+// a store of 100 million tokens such writes could wait over a minute.
+// Merging the log between chunks of a compaction would avoid it. It is not
+// built.
 //
-// A run lists keys fingerprint || token, each with logAdd when the key is in
-// the index or logRemove when an older entry is removed, in blocks
-// (store_bolt_blocks.go). Lookups read the
-// bucketFingerprints index first, then the runs from the oldest, then the
-// log, and for a key the newest entry wins. Files written before runs
-// existed still have entries in bucketFingerprints, which nothing writes any
-// more.
+// A run lists keys fingerprint || token, in blocks (store_bolt_blocks.go),
+// each with logAdd when the key is in the index or logRemove when an older
+// entry is removed. Lookups read the bucketFingerprints index first, then
+// the runs from the oldest, then the log, and for a key the newest entry
+// wins. Files written before runs existed still have entries in
+// bucketFingerprints, which nothing writes any more.
 //
 // The run that a merge of the log writes is named under keyPendingRun, and
 // readers skip it until the commit that completes it, because the log still
