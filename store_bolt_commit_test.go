@@ -338,3 +338,50 @@ func TestCommitQueueRecordsBound(t *testing.T) {
 		t.Errorf("writes per commit = %v, want %v", sizes, want)
 	}
 }
+
+// TestCommitGathersReleasedCallers runs callers that each write again as
+// soon as their last write returns, on one processor. A commit must also
+// take the next writes of the callers that the commit before it returned
+// to, so commits hold about every caller's write rather than half of them.
+func TestCommitGathersReleasedCallers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	c := openCommitter(t)
+	const callers, writes = 16, 40
+
+	// The first write waits in its commit until every other caller's first
+	// write is queued, so that the second commit returns to 15 callers.
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Go(func() {
+			var txid int
+			for i := range writes {
+				write := putWrite(g*writes+i, &txid)
+				if g == 0 && i == 0 {
+					write = func(tx *bolt.Tx) error {
+						<-gate
+						return putWrite(0, &txid)(tx)
+					}
+				}
+				if err := c.submit(write, 1); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		if g == 0 {
+			waitForQueue(t, c, 0)
+		}
+	}
+	waitForQueue(t, c, callers-1)
+	close(gate)
+	wg.Wait()
+
+	commits, written := c.commits.Load(), c.written.Load()
+	if written != callers*writes {
+		t.Fatalf("commits held %d writes, want %d", written, callers*writes)
+	}
+	if perCommit := float64(written) / float64(commits); perCommit < 0.75*callers {
+		t.Errorf("commits held %.1f writes each on average (%d commits), want at least %.0f of the %d callers'", perCommit, commits, 0.75*callers, callers)
+	}
+}
