@@ -299,13 +299,9 @@ func testMergeRunsModel(t *testing.T, seed uint64, oldest bool) {
 		merged[i].seq = 0
 	}
 	err := s.view(t.Context(), func(tx *bolt.Tx) error {
-		entries, err := runEntries(tx.Bucket(bucketFingerprintRuns).Bucket(wantNames[len(wantNames)-1]))
+		got, err := runOps(tx.Bucket(bucketFingerprintRuns).Bucket(wantNames[len(wantNames)-1]))
 		if err != nil {
 			return err
-		}
-		got := make([]logOp, len(entries))
-		for i, e := range entries {
-			got[i] = logOp{op: e.op, key: bytes.Clone(e.key)}
 		}
 		if !slices.EqualFunc(got, merged, func(a, b logOp) bool { return a.op == b.op && bytes.Equal(a.key, b.key) }) {
 			t.Errorf("merged run has %d entries, want the newest entry of each of %d keys", len(got), len(merged))

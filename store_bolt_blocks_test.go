@@ -79,13 +79,9 @@ func wantRunEntries(t *testing.T, db *bolt.DB, name []byte, want []logOp) {
 		if err != nil {
 			return err
 		}
-		entries, err := runEntries(run)
+		got, err := runOps(run)
 		if err != nil {
 			return err
-		}
-		got := make([]logOp, len(entries))
-		for i, e := range entries {
-			got[i] = logOp{op: e.op, key: bytes.Clone(e.key)}
 		}
 		if diff := cmp.Diff(want, got, cmp.AllowUnexported(logOp{})); diff != "" {
 			t.Errorf("run entries (-want +got):\n%s", diff)

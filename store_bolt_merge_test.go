@@ -399,13 +399,9 @@ func unpackRuns(runs *bolt.Bucket) error {
 
 	for _, name := range names {
 		run := runs.Bucket(name)
-		entries, err := runEntries(run)
+		ops, err := runOps(run)
 		if err != nil {
 			return err
-		}
-		ops := make([]logOp, len(entries))
-		for i, e := range entries {
-			ops[i] = logOp{op: e.op, key: bytes.Clone(e.key)}
 		}
 		if err := runs.DeleteBucket(name); err != nil {
 			return err

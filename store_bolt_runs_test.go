@@ -48,6 +48,17 @@ func runRemovals(t *testing.T, s *BoltStore, name []byte) int {
 	return n
 }
 
+// runOps returns the entries of the blocks of run as operations with keys of
+// their own.
+func runOps(run *bolt.Bucket) ([]logOp, error) {
+	entries, err := runEntries(run)
+	ops := make([]logOp, len(entries))
+	for i, e := range entries {
+		ops[i] = logOp{op: e.op, key: bytes.Clone(e.key)}
+	}
+	return ops, err
+}
+
 // runEntries returns the entries of the blocks of run, whose keys are valid
 // until the transaction ends.
 func runEntries(run *bolt.Bucket) ([]runEntry, error) {
