@@ -432,14 +432,15 @@ func BenchmarkTableEncryptFloor(b *testing.B) {
 // BenchmarkTableTokenizeBatchCeiling measures bbolt alone doing the writes
 // of BenchmarkTableTokenizeBatch with opaque tokens, on the floor's file. It
 // puts each record under a new FormatOpaque token and appends its
-// fingerprint entry to the log and an event to an outbox bucket. Pages are
-// full as in the vault, with one transaction per batchChunkSize records.
+// fingerprint entry to the log and an event to an outbox bucket, in blocks
+// as the vault's commit loop writes them. Pages are full as in the vault,
+// with one transaction per batchChunkSize records.
 // The values are encrypted while the timer is stopped, and there is no
 // conflict check, record encoding or index merge, so no batch of the vault
 // can be faster on the same machine.
 func BenchmarkTableTokenizeBatchCeiling(b *testing.B) {
 	s := preloaded(b, benchRecords(b, benchRecordsEnv, 1_000_000))
-	type write struct{ key, value, event []byte }
+	type write struct{ key, value, entry, event []byte }
 	chunk := make([]write, 0, batchChunkSize)
 	var i uint64
 	var elapsed time.Duration
@@ -455,32 +456,41 @@ func BenchmarkTableTokenizeBatchCeiling(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			fingerprint := make([]byte, fingerprintSize)
+			rand.Read(fingerprint)
+			entry := appendLogEntry(nil, fingerprint, logAdd, key)
 			event := encodeEvent(&Event{Token: key, Type: EventCreated, To: StateActive, Time: time.Now()})
-			chunk = append(chunk, write{key: []byte(key), value: value, event: event})
+			chunk = append(chunk, write{key: []byte(key), value: value, entry: entry, event: event})
 		}
 		b.StartTimer()
 
 		start := time.Now()
 		err := s.floor.Update(func(tx *bolt.Tx) error {
-			events, err := tx.CreateBucketIfNotExists(bucketEvents)
-			if err != nil {
-				return err
-			}
-			for _, name := range [][]byte{benchBucketTokens, benchBucketLog} {
+			for _, name := range [][]byte{benchBucketTokens, benchBucketLog, bucketEvents} {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}
-				tx.Bucket(name).FillPercent = appendFill
 			}
+			tokens := tx.Bucket(benchBucketTokens)
+			tokens.FillPercent = appendFill
+			log, events := seqBuffer{name: benchBucketLog}, seqBuffer{name: bucketEvents}
+			log.begin(tx)
+			events.begin(tx)
 			for _, w := range chunk {
-				if err := floorPut(tx, w.key, w.value, true); err != nil {
+				if err := tokens.Put(w.key, w.value); err != nil {
 					return err
 				}
-				if _, err := appendSequenced(events, w.event); err != nil {
+				if _, err := log.add(tx, w.entry); err != nil {
+					return err
+				}
+				if _, err := events.add(tx, w.event); err != nil {
 					return err
 				}
 			}
-			return nil
+			if err := log.flush(); err != nil {
+				return err
+			}
+			return events.flush()
 		})
 		elapsed += time.Since(start)
 		if err != nil {

@@ -21,11 +21,12 @@ import (
 const DefaultLockTimeout = time.Second
 
 // boltSchemaVersion is the layout of buckets and values that this version
-// writes. OpenBoltStore upgrades files of versions 1 to 4 and rejects files
+// writes. OpenBoltStore upgrades files of versions 1 to 5 and rejects files
 // of any other version. Version 1 had no fingerprint log, version 2 no runs
-// of the fingerprint index, version 3 no records under locators, and
-// version 4 kept one entry per key in the runs.
-const boltSchemaVersion = 5
+// of the fingerprint index, version 3 no records under locators, version 4
+// kept one entry per key in the runs, and version 5 one entry per key in the
+// log.
+const boltSchemaVersion = 6
 
 // Buckets of a tokenvault bbolt file.
 var (
@@ -115,9 +116,9 @@ var _ Store = (*BoltStore)(nil)
 
 // OpenBoltStore opens or creates the bbolt file at path with mode 0600 and
 // checks its schema version, upgrading a file of an older schema version (1
-// to 4) to the current one, 5, in place.
+// to 5) to the current one, 6, in place.
 // It returns ErrLocked if the file stays locked for the lock timeout, and
-// ErrSchemaVersion if it has a schema version other than 1 to 5. It returns
+// ErrSchemaVersion if it has a schema version other than 1 to 6. It returns
 // ErrNotVault if the file is a bbolt file of some other program, or if bbolt
 // rejects its header as invalid, of another bbolt version or damaged. In the header case the error also wraps bbolt's
 // ErrInvalid, ErrVersionMismatch or ErrChecksum.
@@ -236,7 +237,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, from uint32, err
 }
 
 // initSchema creates the buckets of a new file, or checks the schema version
-// of an existing one. It upgrades version 1 to 4, setting *from to it.
+// of an existing one. It upgrades version 1 to 5, setting *from to it.
 func initSchema(tx *bolt.Tx, from *uint32) error {
 	if b := tx.Bucket(bucketSchema); b != nil {
 		v := b.Get(keySchemaVersion)
@@ -276,10 +277,10 @@ func initSchema(tx *bolt.Tx, from *uint32) error {
 
 // upgradeSchema adds the fingerprint log and the bucket of fingerprint runs
 // to a file of schema version 1 or 2, whichever it lacks. Its sorted
-// fingerprint index needs no change, and versions 3 and 4 need none at all:
-// their runs read as runs of one-entry blocks. Builds that read an older
-// version then reject the file, because they would not read the new
-// buckets, the records under locators or the blocks of the runs.
+// fingerprint index needs no change, and versions 3 to 5 need none at all:
+// their runs and their log read as one-entry blocks. Builds that read an
+// older version then reject the file, because they would not read the new
+// buckets, the records under locators or the blocks of the runs or the log.
 func upgradeSchema(tx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketFingerprintLog, bucketFingerprintRuns} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -419,14 +420,15 @@ func (s *BoltStore) putRecord(tx *bolt.Tx, rec *Record, key, value []byte) error
 		return err
 	}
 	event := CreatedEvent(rec)
-	return appendEvent(tx, &event)
+	return s.appendEvent(tx, &event)
 }
 
-// appendEvent writes ev to the outbox under the bucket's next sequence
-// number, which bbolt keeps in the transaction, so numbers follow commit
-// order and a rolled-back transaction leaves no gap.
-func appendEvent(tx *bolt.Tx, ev *Event) error {
-	_, err := appendSequenced(tx.Bucket(bucketEvents), encodeEvent(ev))
+// appendEvent adds ev to the outbox block that the commit loop writes before
+// tx commits. Its number is the outbox's next sequence number, which bbolt
+// keeps in the transaction, so numbers follow commit order and a rolled-back
+// transaction leaves no gap.
+func (s *BoltStore) appendEvent(tx *bolt.Tx, ev *Event) error {
+	_, err := s.commits.events.add(tx, encodeEvent(ev))
 	return err
 }
 
@@ -436,16 +438,22 @@ func (s *BoltStore) Events(ctx context.Context, after uint64, limit int) ([]Even
 		if after == math.MaxUint64 {
 			return nil // after+1 would wrap around to the first event
 		}
-		c := tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(events) < limit; k, v = c.Next() {
-			if len(k) != 8 {
-				return fmt.Errorf("outbox key has length %d: %w", len(k), ErrIntegrity)
-			}
-			ev, err := decodeEvent(binary.BigEndian.Uint64(k), v)
+		if limit <= 0 {
+			return nil
+		}
+		err := walkSeq(tx.Bucket(bucketEvents), after+1, math.MaxUint64, func(seq uint64, entry []byte) error {
+			ev, err := decodeEvent(seq, entry)
 			if err != nil {
 				return err
 			}
 			events = append(events, ev)
+			if len(events) == limit {
+				return errStopEntries
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
 		}
 		return nil
 	})
@@ -553,7 +561,7 @@ func (s *BoltStore) Update(ctx context.Context, key string, fn func(rec *Record)
 			return err
 		}
 		event := ChangeEvent(rec.Token, change)
-		if err := appendEvent(tx, &event); err != nil {
+		if err := s.appendEvent(tx, &event); err != nil {
 			return err
 		}
 		result = rec

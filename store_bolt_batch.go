@@ -56,7 +56,7 @@ func (s *BoltStore) CreateBatch(ctx context.Context, recs []*Record) ([]error, e
 				return err
 			}
 			event := CreatedEvent(rec)
-			if err := appendEvent(tx, &event); err != nil {
+			if err := s.appendEvent(tx, &event); err != nil {
 				return err
 			}
 			wrote = true

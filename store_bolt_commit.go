@@ -51,6 +51,10 @@ type committer struct {
 	pending []*commitOp
 	running int
 
+	// log and events hold the entries that the transaction in progress
+	// adds to the fingerprint log and to the outbox.
+	log, events seqBuffer
+
 	// pages is bbolt's count of page allocations since the file was
 	// opened, read after each commit so that writes need not ask bbolt.
 	pages atomic.Int64
@@ -98,7 +102,11 @@ var errWriteExited = errors.New("tokenvault: a store write function called runti
 var errNothingWritten = errors.New("nothing written")
 
 func newCommitter(db *bolt.DB, guard *damageGuard) *committer {
-	return &committer{db: db, guard: guard}
+	return &committer{
+		db: db, guard: guard,
+		log:    seqBuffer{name: bucketFingerprintLog},
+		events: seqBuffer{name: bucketEvents},
+	}
 }
 
 // submit runs fn in a shared transaction and returns its error after the
@@ -250,9 +258,19 @@ func (c *committer) commit(batch []*commitOp) {
 		err := c.guard.run(func() error {
 			return c.db.Update(func(tx *bolt.Tx) error {
 				expectAppends(tx)
-				return c.apply(tx, batch, results, &failed)
+				c.log.begin(tx)
+				c.events.begin(tx)
+				if err := c.apply(tx, batch, results, &failed); err != nil {
+					return err
+				}
+				if err := c.log.flush(); err != nil {
+					return err
+				}
+				return c.events.flush()
 			})
 		})
+		c.log.begin(nil)
+		c.events.begin(nil)
 
 		if failed >= 0 && !errors.Is(err, errDamaged) {
 			batch[failed].result <- err

@@ -1,7 +1,6 @@
 package tokenvault
 
 import (
-	"encoding/binary"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -43,15 +42,4 @@ func putToken(tx *bolt.Tx, key, value []byte, appends bool) error {
 // a third more pages than at bbolt's default fill.
 func newRecordAppends(rec *Record) bool {
 	return rec.Locator != "" || strings.HasPrefix(rec.Token, opaquePrefix)
-}
-
-// appendSequenced writes value under the next sequence number of b, a bucket
-// whose keys are only such numbers, so it fills b's pages.
-func appendSequenced(b *bolt.Bucket, value []byte) (seq uint64, err error) {
-	seq, err = b.NextSequence()
-	if err != nil {
-		return 0, err
-	}
-	b.FillPercent = appendFill
-	return seq, b.Put(binary.BigEndian.AppendUint64(nil, seq), value)
 }

@@ -1,6 +1,8 @@
 package tokenvault
 
 import (
+	"bytes"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -92,8 +94,19 @@ func TestBoltFillsAppendedPages(t *testing.T) {
 	err = db.View(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketTokens, bucketEvents, bucketFingerprintLog} {
 			stats := tx.Bucket(name).Stats()
-			if stats.KeyN != values {
-				t.Errorf("bucket %s contains %d keys, want %d", name, stats.KeyN, values)
+			entries := stats.KeyN
+			if !bytes.Equal(name, bucketTokens) {
+				entries = 0
+				err := walkSeq(tx.Bucket(name), 0, math.MaxUint64, func(uint64, []byte) error {
+					entries++
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+			if entries != values {
+				t.Errorf("bucket %s contains %d entries, want %d", name, entries, values)
 			}
 			// The bound leaves room for page headers and a last page that
 			// is nearly empty.

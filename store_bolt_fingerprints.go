@@ -29,16 +29,6 @@ type logOp struct {
 	token string
 }
 
-// decodeLogEntry decodes the log entry under k with value v.
-func decodeLogEntry(k, v []byte) (logOp, error) {
-	if len(k) != 8 || len(v) <= fingerprintSize+1 || (v[fingerprintSize] != logAdd && v[fingerprintSize] != logRemove) {
-		return logOp{}, fmt.Errorf("fingerprint log entry has a key of length %d and a value of length %d: %w", len(k), len(v), ErrIntegrity)
-	}
-	key := make([]byte, 0, len(v)-1)
-	key = append(append(key, v[:fingerprintSize]...), v[fingerprintSize+1:]...)
-	return logOp{seq: binary.BigEndian.Uint64(k), op: v[fingerprintSize], key: key, token: string(v[fingerprintSize+1:])}, nil
-}
-
 // loadRecentIndex lists the entries of the fingerprint log of db in an index
 // sized for about capacity entries.
 func loadRecentIndex(db *bolt.DB, capacity int) (*recentIndex, error) {
@@ -46,15 +36,12 @@ func loadRecentIndex(db *bolt.DB, capacity int) (*recentIndex, error) {
 	err := db.View(func(tx *bolt.Tx) error {
 		log := tx.Bucket(bucketFingerprintLog)
 		base := log.Sequence() + 1
-		if k, _ := log.Cursor().First(); len(k) == 8 {
+		if k, _ := log.Cursor().First(); len(k) >= 8 {
 			base = binary.BigEndian.Uint64(k)
 		}
 		r = newRecentIndex(capacity, base)
-		return log.ForEach(func(k, v []byte) error {
-			if _, err := decodeLogEntry(k, v); err != nil {
-				return err
-			}
-			return r.addLocked(fingerprintPrefix(v), binary.BigEndian.Uint64(k))
+		return walkLog(log, ^uint64(0), func(seq uint64, e *logEntry) error {
+			return r.addLocked(fingerprintPrefix(e.fingerprint), seq)
 		})
 	})
 	if err != nil {
@@ -81,12 +68,12 @@ func checkRecordSizes(rec *Record) error {
 	return checkFingerprintSize(rec.Fingerprint)
 }
 
-// logFingerprint appends an entry that adds or removes token under
-// fingerprint, and lists it before tx commits.
+// logFingerprint adds an entry that adds or removes token under fingerprint
+// to the log block that the commit loop writes before tx commits, and lists
+// it in the recent index.
 func (s *BoltStore) logFingerprint(tx *bolt.Tx, fingerprint []byte, op byte, token string) error {
-	v := make([]byte, 0, len(fingerprint)+1+len(token))
-	v = append(append(append(v, fingerprint...), op), token...)
-	seq, err := appendSequenced(tx.Bucket(bucketFingerprintLog), v)
+	entry := appendLogEntry(make([]byte, 0, len(fingerprint)+1+len(token)), fingerprint, op, token)
+	seq, err := s.commits.log.add(tx, entry)
 	if err != nil {
 		return err
 	}
@@ -151,19 +138,18 @@ func (s *BoltStore) logOps(tx *bolt.Tx, fingerprint []byte) ([]logOp, error) {
 	slices.Sort(seqs)
 	seqs = slices.Compact(seqs)
 
-	log := tx.Bucket(bucketFingerprintLog)
+	c := tx.Bucket(bucketFingerprintLog).Cursor()
 	var ops []logOp
 	for _, seq := range seqs {
-		k := binary.BigEndian.AppendUint64(nil, seq)
-		v := log.Get(k)
-		if v == nil || !bytes.HasPrefix(v, fingerprint) {
-			continue // rolled back, merged, or another fingerprint's
-		}
-		op, err := decodeLogEntry(k, v)
+		e, err := logEntryAt(c, seq)
 		if err != nil {
 			return nil, err
 		}
-		ops = append(ops, op)
+		// A listed number may have been rolled back or merged, or hold
+		// another fingerprint's entry.
+		if e != nil && bytes.Equal(e.fingerprint, fingerprint) {
+			ops = append(ops, e.logOp(seq))
+		}
 	}
 	return ops, nil
 }
