@@ -224,9 +224,10 @@ func (s *BoltStore) planMerge(ctx context.Context) (passes []int, last uint64, e
 	return passes, last, err
 }
 
-// logPass returns the range, of passes equal ranges, of fingerprint.
-func logPass(fingerprint []byte, passes int) int {
-	return int(binary.BigEndian.Uint16(fingerprint)) * passes >> 16
+// logPass returns the range, of passes equal ranges, of the fingerprint that
+// starts b.
+func logPass(b []byte, passes int) int {
+	return int(binary.BigEndian.Uint16(b)) * passes >> 16
 }
 
 // readLog returns the log entries of pass p of passes, numbered up to last,
@@ -236,12 +237,23 @@ func logPass(fingerprint []byte, passes int) int {
 func (s *BoltStore) readLog(ctx context.Context, p, passes int, last uint64, n int) ([]logOp, error) {
 	ops := make([]logOp, 0, n)
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return walkLog(tx.Bucket(bucketFingerprintLog), last, func(seq uint64, e *logEntry) error {
-			if logPass(e.fingerprint, passes) == p {
-				ops = append(ops, e.logOp(seq))
+		// Only the entries of this pass are decoded. planMerge decoded every
+		// entry before.
+		err := walkSeq(tx.Bucket(bucketFingerprintLog), 0, last, func(seq uint64, entry []byte) error {
+			if len(entry) >= 2 && logPass(entry, passes) != p {
+				return nil
 			}
+			e, err := decodeLogEntry(seq, entry)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, e.logOp(seq))
 			return nil
 		})
+		if err != nil {
+			return fmt.Errorf("fingerprint log: %w", err)
+		}
+		return nil
 	})
 	return ops, err
 }
