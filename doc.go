@@ -92,7 +92,7 @@
 // any other version (ErrSchemaVersion) instead of guessing. Schema
 // version 2 added the fingerprint log, version 3 its sorted runs, version 4
 // records under locators, version 5 blocks of entries in the runs and
-// version 6 blocks in the log. A
+// version 6 blocks in the fingerprint log and the outbox. A
 // build that reads an older version rejects a file once a later build has
 // opened it. Stored ciphertexts are
 // standard Fernet tokens, which any Fernet implementation with the key can

@@ -25,7 +25,7 @@ const DefaultLockTimeout = time.Second
 // of any other version. Version 1 had no fingerprint log, version 2 no runs
 // of the fingerprint index, version 3 no records under locators, version 4
 // kept one entry per key in the runs, and version 5 one entry per key in the
-// log.
+// log and the outbox.
 const boltSchemaVersion = 6
 
 // Buckets of a tokenvault bbolt file.
@@ -33,11 +33,11 @@ var (
 	bucketSchema         = []byte("tokenvault")      // "version" -> uint32
 	bucketTokens         = []byte("tokens")          // key (locator or token) -> record
 	bucketFingerprints   = []byte("fingerprints")    // fingerprint || token -> empty
-	bucketFingerprintLog = []byte("fingerprint-log") // seq (uint64 big-endian) -> fingerprint || add or remove || token
+	bucketFingerprintLog = []byte("fingerprint-log") // sequenced blocks (store_bolt_seqblocks.go) of fingerprint || add or remove || token
 	bucketDeterministic  = []byte("deterministic")   // deterministic key -> record key
 	bucketHistory        = []byte("history")         // len(key) || key || revision -> change
 	bucketMetadata       = []byte("metadata")        // name -> value
-	bucketEvents         = []byte("events")          // seq (uint64 big-endian) -> event
+	bucketEvents         = []byte("events")          // sequenced blocks (store_bolt_seqblocks.go) of events
 
 	keySchemaVersion = []byte("version")
 	keyLocators      = []byte("locators") // in bucketSchema: numbers reserved for locators, uint64
@@ -278,9 +278,10 @@ func initSchema(tx *bolt.Tx, from *uint32) error {
 // upgradeSchema adds the fingerprint log and the bucket of fingerprint runs
 // to a file of schema version 1 or 2, whichever it lacks. Its sorted
 // fingerprint index needs no change, and versions 3 to 5 need none at all:
-// their runs and their log read as one-entry blocks. Builds that read an
+// their runs, log and outbox read as one-entry blocks. Builds that read an
 // older version then reject the file, because they would not read the new
-// buckets, the records under locators or the blocks of the runs or the log.
+// buckets, the records under locators or the blocks of the runs, the log or
+// the outbox.
 func upgradeSchema(tx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketFingerprintLog, bucketFingerprintRuns} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
