@@ -133,7 +133,10 @@ func walkSeq(b *bolt.Bucket, from, to uint64, fn func(seq uint64, entry []byte) 
 	if k == nil {
 		k, v = c.First()
 	}
-	var after uint64
+	after, err := seqEndBefore(c, k)
+	if err != nil {
+		return err
+	}
 	for ; k != nil; k, v = c.Next() {
 		first, last, err := seqSpan(k, v)
 		if err != nil {
@@ -179,6 +182,26 @@ func seekSeqBlock(c *bolt.Cursor, seq uint64) (k, v []byte) {
 	return c.Prev()
 }
 
+// seqEndBefore returns the number after the last entry under the key before
+// k, or 0 when k is nil or the first key, and leaves c at k. A reader that
+// seeks into the middle of a bucket compares it with the first number under
+// k, so that it finds overlapping blocks as a walk from the start does.
+func seqEndBefore(c *bolt.Cursor, k []byte) (uint64, error) {
+	if k == nil {
+		return 0, nil
+	}
+	prevKey, prevValue := c.Prev()
+	c.Seek(k)
+	if prevKey == nil {
+		return 0, nil
+	}
+	_, last, err := seqSpan(prevKey, prevValue)
+	if err != nil {
+		return 0, err
+	}
+	return last + 1, nil
+}
+
 // seqEntryAt returns the entry of b's cursor c numbered seq, or nil when
 // there is none.
 func seqEntryAt(c *bolt.Cursor, seq uint64) ([]byte, error) {
@@ -186,12 +209,23 @@ func seqEntryAt(c *bolt.Cursor, seq uint64) ([]byte, error) {
 	if k == nil {
 		return nil, nil
 	}
-	if first, last, err := seqSpan(k, v); err != nil || seq < first || seq > last {
+	first, last, err := seqSpan(k, v)
+	if err != nil {
 		return nil, err
+	}
+	after, err := seqEndBefore(c, k)
+	if err != nil {
+		return nil, err
+	}
+	if first < after {
+		return nil, fmt.Errorf("block %d starts before the end of the block before it: %w", first, ErrIntegrity)
+	}
+	if seq < first || seq > last {
+		return nil, nil
 	}
 
 	var found []byte
-	err := forEachSeqEntry(k, v, func(n uint64, entry []byte) error {
+	err = forEachSeqEntry(k, v, func(n uint64, entry []byte) error {
 		if n == seq {
 			found = entry
 			return errStopEntries

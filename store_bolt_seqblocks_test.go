@@ -608,6 +608,23 @@ func TestForEachSeqEntryDamage(t *testing.T) {
 	if !errors.Is(err, ErrIntegrity) {
 		t.Errorf("walkSeq of overlapping blocks err = %v, want ErrIntegrity", err)
 	}
+
+	// A walk or a lookup that starts at the second key finds the overlap too.
+	err = db.View(func(tx *bolt.Tx) error {
+		return walkSeq(tx.Bucket(bucketEvents), 2, math.MaxUint64, func(uint64, []byte) error { return nil })
+	})
+	if !errors.Is(err, ErrIntegrity) {
+		t.Errorf("walkSeq from the second key of overlapping blocks err = %v, want ErrIntegrity", err)
+	}
+	for _, seq := range []uint64{2, 3} {
+		err = db.View(func(tx *bolt.Tx) error {
+			_, err := seqEntryAt(tx.Bucket(bucketEvents).Cursor(), seq)
+			return err
+		})
+		if !errors.Is(err, ErrIntegrity) {
+			t.Errorf("seqEntryAt(%d) of overlapping blocks err = %v, want ErrIntegrity", seq, err)
+		}
+	}
 }
 
 // Damage in the outbox fails Events, and damage in the fingerprint log fails
