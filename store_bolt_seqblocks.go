@@ -28,7 +28,7 @@ const seqBlockFormat = 1
 
 // maxSeqBlockEntries bounds the entries of one block. A lookup of one entry
 // decodes the entries of its block before it, so the bound keeps lookups
-// short; a transaction that adds more entries writes several blocks.
+// short. A transaction that adds more entries writes several blocks.
 const maxSeqBlockEntries = 256
 
 // seqBlockKey returns the key of a block whose first entry is numbered first.
