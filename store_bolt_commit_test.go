@@ -184,6 +184,19 @@ func submitAsync(c *committer, fn func(tx *bolt.Tx) error) *exitingWrite {
 	return w
 }
 
+// waitEnded returns when the goroutines of writes have ended, and fails the
+// test if one has not after 30 s.
+func waitEnded(t *testing.T, writes ...*exitingWrite) {
+	t.Helper()
+	for _, w := range writes {
+		select {
+		case <-w.ended:
+		case <-time.After(30 * time.Second):
+			t.Fatal("a write has not ended after 30 s")
+		}
+	}
+}
+
 // holdCommit submits a write of key 0 that holds its commit open until
 // release is closed, and returns once that write leads. txid receives the
 // write's transaction.
@@ -221,13 +234,7 @@ func TestCommitQueueWriteGoexit(t *testing.T) {
 	waitForQueue(t, c, 3)
 	close(release)
 
-	for _, w := range []*exitingWrite{first, leader, exiting, other} {
-		select {
-		case <-w.ended:
-		case <-time.After(30 * time.Second):
-			t.Fatal("a write has not ended after 30 s")
-		}
-	}
+	waitEnded(t, first, leader, exiting, other)
 	if !first.returned || first.err != nil {
 		t.Errorf("first write: returned %v, err %v, want nil", first.returned, first.err)
 	}

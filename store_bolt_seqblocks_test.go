@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
@@ -504,13 +503,7 @@ func TestCommitRollbackLeavesNoGap(t *testing.T) {
 	waitForQueue(t, c, 3)
 	close(release)
 
-	for _, w := range []*exitingWrite{first, before, failing, after} {
-		select {
-		case <-w.ended:
-		case <-time.After(30 * time.Second):
-			t.Fatal("a write has not ended after 30 s")
-		}
-	}
+	waitEnded(t, first, before, failing, after)
 	if first.err != nil || before.err != nil || after.err != nil {
 		t.Errorf("writes beside the failed one: err = %v, %v, %v; want nil", first.err, before.err, after.err)
 	}
@@ -546,13 +539,7 @@ func TestCommitGoexitLeavesNoEntries(t *testing.T) {
 	waitForQueue(t, c, 3)
 	close(release)
 
-	for _, w := range []*exitingWrite{first, leader, exiting, other} {
-		select {
-		case <-w.ended:
-		case <-time.After(30 * time.Second):
-			t.Fatal("a write has not ended after 30 s")
-		}
-	}
+	waitEnded(t, first, leader, exiting, other)
 	if !errors.Is(exiting.err, errWriteExited) || other.err != nil {
 		t.Errorf("exiting write err = %v, other write err = %v; want %v, nil", exiting.err, other.err, errWriteExited)
 	}
